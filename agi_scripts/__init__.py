@@ -1,0 +1,1 @@
+"""agi_scripts package."""

@@ -1,0 +1,1 @@
+"""callcenter package."""

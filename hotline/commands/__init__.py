@@ -1,0 +1,1 @@
+"""Subcommands of the ``hotline`` CLI, one module per area."""

@@ -1,0 +1,212 @@
+"""The one place that reads configuration.
+
+Layers, lowest first: built-in defaults < a TOML config file < ``HOTLINE_*`` environment
+variables < command-line flags.  The result is a frozen :class:`Settings` of plain values that
+entry points pass down; no other module reads the environment or a config file.
+
+A TOML file uses sections whose names prefix the keys, so ``[agi] port = 4573`` sets
+``agi_port``; top-level keys set the field of the same name.  ``HOTLINE_AGI_PORT=4600`` sets the
+same field from the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "HOTLINE_"
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used, with the key and the reason."""
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hotline96345"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the hotline processes use, as plain values."""
+
+    data_dir: Path = Path("var")
+    database_url: str = ""  # empty: SQLite file in data_dir
+    language: str = "zh"
+    timezone: str = "Asia/Shanghai"
+    phone_region: str = "CN"
+
+    # FastAGI server
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+
+    # Web console
+    web_host: str = "127.0.0.1"
+    web_port: int = 8345
+    web_secret_key: str = ""  # empty: generated once into data_dir
+
+    # Asterisk: "sandbox" (a local root provisioned from Debian packages) or "system"
+    asterisk_mode: str = "sandbox"
+    asterisk_root: Path = field(default_factory=lambda: _default_cache_dir() / "asterisk-root")
+    asterisk_suite: str = "sid"
+    asterisk_binary: str = "asterisk"  # for mode "system"
+    asterisk_config_dir: Path = Path("")  # for mode "system": where asterisk.conf lives
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5060
+    sim_host: str = "127.0.0.2"
+    sim_port: int = 5060
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "hotline"
+    ami_secret: str = ""  # empty: generated once into data_dir
+    audiosocket_host: str = "127.0.0.1"
+    audiosocket_port: int = 9093
+    recordings_dir: Path = Path("")  # empty: data_dir/recordings
+
+    # Ticket work
+    claim_lease_seconds: int = 300
+    offer_timeout_seconds: int = 120
+
+    # Speech
+    vosk_model_path: str = ""  # empty: the model of the installed vosk-model-* package, if any
+    speech_language: str = "zh"
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'hotline.db').resolve()}"
+
+    def resolved_recordings_dir(self) -> Path:
+        """Where MixMonitor recordings are written and served from."""
+        return self.recordings_dir if str(self.recordings_dir) else self.data_dir / "recordings"
+
+
+_FIELDS = {f.name: f for f in fields(Settings)}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kind = _FIELDS[name].type
+    try:
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise ValueError("a number is needed")
+            return int(raw)
+        if kind == "Path":
+            return Path(str(raw))
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError("true or false is needed")
+        return str(raw)
+    except ValueError as exc:
+        raise ConfigError(f"setting {name!r}: cannot use {raw!r}: {exc}") from None
+
+
+def _flatten_toml(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten_toml(value, f"{name}_"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _check_known(values: Mapping[str, Any], origin: str) -> None:
+    unknown = sorted(set(values) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(f"{origin}: unknown setting(s) {', '.join(unknown)}")
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a TOML config file into flat setting names."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    flat = _flatten_toml(data)
+    _check_known(flat, f"config file {path}")
+    return flat
+
+
+def read_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The ``HOTLINE_*`` variables as flat setting names (``HOTLINE_CONFIG`` excluded)."""
+    values = {
+        key[len(ENV_PREFIX) :].lower(): value
+        for key, value in environ.items()
+        if key.startswith(ENV_PREFIX) and key != f"{ENV_PREFIX}CONFIG"
+    }
+    _check_known(values, "environment")
+    return values
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings from defaults, file, environment and flag overrides, in that order."""
+    environ = os.environ if environ is None else environ
+    if config_file is None and environ.get(f"{ENV_PREFIX}CONFIG"):
+        config_file = Path(environ[f"{ENV_PREFIX}CONFIG"])
+    layered: dict[str, Any] = {}
+    if config_file is not None:
+        layered.update(read_config_file(config_file))
+    layered.update(read_environment(environ))
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    _check_known(overrides, "command line")
+    layered.update(overrides)
+    settings = dataclasses.replace(Settings(), **{k: _coerce(k, v) for k, v in layered.items()})
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    for name in ("agi_port", "web_port", "sip_port", "sim_port", "ami_port", "audiosocket_port"):
+        port = getattr(settings, name)
+        if not 0 < port < 65536:
+            raise ConfigError(f"setting {name!r}: {port} is not a TCP/UDP port")
+    if settings.language not in {"zh", "en"}:
+        raise ConfigError(f"setting 'language': {settings.language!r} is not one of zh, en")
+    if settings.asterisk_mode not in {"sandbox", "system"}:
+        raise ConfigError(f"setting 'asterisk_mode': {settings.asterisk_mode!r} is not sandbox or system")
+    if settings.claim_lease_seconds < 10:
+        raise ConfigError("setting 'claim_lease_seconds': must be at least 10 seconds")
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    """Split a ``key=value`` command-line assignment."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set needs key=value, got {text!r}")
+    return key.strip().replace("-", "_").replace(".", "_"), value
+
+
+def secret_from_file(data_dir: Path, name: str) -> str:
+    """A random secret kept in ``data_dir/secrets/NAME``, made on first use (mode 0600)."""
+    import secrets
+
+    folder = data_dir / "secrets"
+    path = folder / name
+    if path.exists():
+        return path.read_text(encoding="ascii").strip()
+    folder.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(value + "\n")
+    return value
