@@ -44,6 +44,9 @@ class Settings:
     # FastAGI server
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
+    agi_max_calls: int = 1000  # calls over this are closed at once (the dialplan falls back)
+    agi_command_timeout_seconds: int = 120  # longer than the longest prompt or recording
+    agi_log_level: str = "INFO"
 
     # Web console
     web_host: str = "127.0.0.1"

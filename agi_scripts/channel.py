@@ -1,0 +1,301 @@
+"""The one adapter over pyst2: an AGI session on a FastAGI socket, and a :class:`CallChannel` on it.
+
+pyst2 0.5.1 is used for its command set, result parsing and exceptions, with its quirks worked
+around here and nowhere else:
+
+* ``AGI.__init__`` installs a SIGHUP handler (a ``ValueError`` outside the main thread) and echoes
+  the whole environment to stderr: :class:`SafeAGI` does not call it; it reads the environment with
+  a bounded parser of its own and sends pyst2's diagnostic writes to a null sink.
+* pyst2 writes ``str`` and reads ``str`` or ``bytes``: the socket is wrapped as UTF-8 text, decoding
+  with replacement so hostile caller ID bytes cannot crash the call.
+* pyst2 quotes without escaping: every argument is framed by :mod:`agi_scripts.encoding`, and
+  ``send_command`` refuses any line that is not exactly one safe command.
+* Over FastAGI Asterisk reports a hangup as a bare ``HANGUP`` line and then answers ``511`` to
+  commands: both become :class:`ivr.ports.CallerHungUp`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import socket
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from asterisk.agi import AGI, AGIAppError, AGIError, AGIHangup, AGIUnknownError
+
+from agi_scripts.encoding import UnsafeAgiArgument, encode_argument, encode_command
+from ivr.ports import CallerHungUp, CallInfo, ChannelError, DigitInput, RecognitionStream
+
+MAX_ENV_LINES = 200
+MAX_LINE_CHARS = 8192
+DIGITS = "0123456789*#"
+
+log = logging.getLogger("hotline.agi")
+
+
+class AgiEnvironment(dict[str, str]):
+    """The ``agi_*`` variables Asterisk sends when the session starts."""
+
+    @property
+    def script(self) -> str:
+        """The route name: ``agi_network_script`` without query string or slashes."""
+        raw = self.get("agi_network_script", "")
+        return raw.split("?", 1)[0].strip("/")
+
+    def call_info(self) -> CallInfo:
+        """The call's identity as the IVR sees it."""
+        return CallInfo(
+            uniqueid=self.get("agi_uniqueid", ""),
+            linkedid=self.get("agi_linkedid", ""),
+            caller_number=_unknown_as_empty(self.get("agi_callerid", "")),
+            caller_name=_unknown_as_empty(self.get("agi_calleridname", "")),
+            dialed_number=_unknown_as_empty(self.get("agi_dnid", "")),
+            channel_name=self.get("agi_channel", ""),
+            language=self.get("agi_language", "") or "zh",
+        )
+
+
+def _unknown_as_empty(value: str) -> str:
+    return "" if value == "unknown" else value
+
+
+def read_environment(reader: TextIO) -> AgiEnvironment:
+    """Read the ``key: value`` lines up to the blank line; bounded in count and length."""
+    env = AgiEnvironment()
+    for _ in range(MAX_ENV_LINES):
+        line = reader.readline(MAX_LINE_CHARS)
+        if line == "":
+            raise ChannelError("connection closed while reading the AGI environment")
+        line = line.rstrip("\r\n")
+        if not line:
+            return env
+        key, sep, value = line.partition(":")
+        if sep and key.strip():
+            env[key.strip()] = value.strip()
+    raise ChannelError("AGI environment too long")
+
+
+class _NullWriter(io.TextIOBase):
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+class SafeAGI(AGI):
+    """pyst2's AGI without its constructor's side effects, over a text stream pair."""
+
+    def __init__(self, reader: TextIO, writer: TextIO, env: AgiEnvironment,
+                 on_command: Callable[[str, str, float], None] | None = None) -> None:
+        # Deliberately not calling AGI.__init__: it installs a SIGHUP handler and dumps the env.
+        self._raw_reader = reader
+        self._pushback: str | None = None
+        self.stdin = _PushbackReader(self)
+        self.stdout = writer
+        self.stderr = _NullWriter()
+        self.env = env
+        self._got_sighup = False
+        self.hung_up = False
+        self._on_command = on_command
+        self._pending: str = ""
+
+    def close(self) -> None:
+        """Close both streams (the socket's file descriptor is only released once they are)."""
+        for stream in (self.stdout, self._raw_reader):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def _quote(self, string: Any) -> str:
+        return encode_argument(string)
+
+    def test_hangup(self) -> None:
+        if self.hung_up:
+            raise CallerHungUp("caller hung up")
+
+    def send_command(self, command: str, *args: Any) -> None:
+        """Send one command; the arguments must already be encoded (see :meth:`command`)."""
+        line = " ".join([command.strip(), *map(str, args)]).strip()
+        if any(c in line for c in "\r\n\0"):
+            raise UnsafeAgiArgument("refusing an AGI line with CR, LF or NUL")
+        self._pending = line
+        try:
+            self.stdout.write(line + "\n")
+            self.stdout.flush()
+        except OSError as exc:
+            raise CallerHungUp(f"connection lost: {exc}") from exc
+
+    def get_result(self, stdin: Any = None) -> dict[str, tuple[str, str]]:
+        """Read the answer to the last command, skipping (and noting) asynchronous HANGUP lines."""
+        while True:
+            line = self._readline()
+            if line.strip() == "HANGUP":
+                self.hung_up = True
+                continue
+            if line.startswith("511"):
+                self.hung_up = True
+                raise CallerHungUp("command refused on a dead channel")
+            self._pushback = line
+            return super().get_result()
+
+    def _readline(self) -> str:
+        try:
+            line = self._raw_reader.readline(MAX_LINE_CHARS)
+        except TimeoutError as exc:
+            raise ChannelError("Asterisk did not answer in time") from exc
+        except OSError as exc:
+            raise CallerHungUp(f"connection lost: {exc}") from exc
+        if line == "":
+            self.hung_up = True
+            raise CallerHungUp("connection closed by Asterisk")
+        return line
+
+    def command(self, command: str, *arguments: object) -> tuple[str, str]:
+        """Run one AGI command with encoded arguments; return ``(result, data)``."""
+        self.test_hangup()
+        encoded = encode_command(command, arguments)  # validates every argument
+        started = time.monotonic()
+        self.send_command(encoded.rstrip("\n"))
+        try:
+            result = self.get_result()
+        except AGIHangup as exc:
+            self.hung_up = True
+            raise CallerHungUp(str(exc)) from exc
+        except AGIAppError as exc:  # result=-1: failure or hangup during the command
+            self.hung_up = True
+            raise CallerHungUp(str(exc)) from exc
+        except AGIUnknownError as exc:
+            raise ChannelError(f"unexpected AGI answer to {command}: {exc}") from exc
+        except AGIError as exc:
+            raise ChannelError(f"AGI error on {command}: {exc}") from exc
+        finally:
+            if self._on_command is not None:
+                self._on_command(command, self._pending, time.monotonic() - started)
+        return result.get("result", ("", ""))
+
+
+class _PushbackReader:
+    """Lets :class:`SafeAGI` peek a line and hand it to pyst2's parser unchanged."""
+
+    def __init__(self, owner: SafeAGI) -> None:
+        self._owner = owner
+
+    def readline(self, limit: int = -1) -> str:
+        pending = self._owner._pushback
+        if pending is not None:
+            self._owner._pushback = None
+            return pending
+        return self._owner._readline()
+
+
+def open_session(sock: socket.socket, timeout_seconds: float,
+                 on_command: Callable[[str, str, float], None] | None = None) -> SafeAGI:
+    """Wrap an accepted FastAGI socket: read the environment and return the AGI session."""
+    sock.settimeout(timeout_seconds)
+    reader = sock.makefile("r", encoding="utf-8", errors="replace", newline="\n")
+    writer = sock.makefile("w", encoding="utf-8", newline="\n")
+    try:
+        env = read_environment(reader)
+    except TimeoutError as exc:
+        raise ChannelError("no AGI environment in time") from exc
+    return SafeAGI(reader, writer, env, on_command)
+
+
+def _digit_of(result: str) -> str:
+    """An AGI result code as a DTMF digit ('' for 0 / no digit)."""
+    try:
+        code = int(result)
+    except ValueError as exc:
+        raise ChannelError(f"not a digit result: {result!r}") from exc
+    if code <= 0:
+        return ""
+    char = chr(code)
+    if char not in DIGITS:
+        raise ChannelError(f"not a DTMF digit: {char!r}")
+    return char
+
+
+class AgiChannel:
+    """:class:`ivr.ports.CallChannel` over a FastAGI session.
+
+    Prompt keys are played as ``<sound_prefix>/<key>`` from the channel's language folder.
+    """
+
+    def __init__(self, session: SafeAGI, sound_prefix: str = "hotline",
+                 listen_via: Callable[[AgiChannel, RecognitionStream, float], None] | None = None) -> None:
+        self._session = session
+        self._call = session.env.call_info()
+        self._prefix = sound_prefix
+        self._listen_via = listen_via
+
+    @property
+    def call(self) -> CallInfo:
+        return self._call
+
+    @property
+    def session(self) -> SafeAGI:
+        """The underlying AGI session (for the speech capture helper)."""
+        return self._session
+
+    def _sound(self, key: str) -> str:
+        if key.startswith("/") or ".." in key:
+            raise UnsafeAgiArgument(f"not a prompt key: {key!r}")
+        return f"{self._prefix}/{key}" if self._prefix else key
+
+    def answer(self) -> None:
+        self._session.command("ANSWER")
+
+    def set_language(self, language: str) -> None:
+        self.set_variable("CHANNEL(language)", language)
+
+    def play(self, prompts: Sequence[str], escape_digits: str = "") -> str:
+        for key in prompts:
+            result, _ = self._session.command("STREAM FILE", self._sound(key), escape_digits)
+            digit = _digit_of(result)
+            if digit:
+                return digit
+        return ""
+
+    def collect_digits(self, prompts: Sequence[str], max_digits: int, timeout_ms: int) -> DigitInput:
+        first = self.play(prompts[:-1], DIGITS) if len(prompts) > 1 else ""
+        if first:
+            if max_digits == 1 or first == "#":
+                return DigitInput(first.rstrip("#"))
+            more = self._get_data(self._sound("silence"), timeout_ms, max_digits - 1)
+            return DigitInput(first + more.digits, more.timed_out)
+        if not prompts:
+            return self._get_data(self._sound("silence"), timeout_ms, max_digits)
+        return self._get_data(self._sound(prompts[-1]), timeout_ms, max_digits)
+
+    def _get_data(self, sound: str, timeout_ms: int, max_digits: int) -> DigitInput:
+        result, data = self._session.command("GET DATA", sound, timeout_ms, max_digits)
+        digits = "".join(c for c in result if c in DIGITS)
+        return DigitInput(digits, timed_out=data == "timeout")
+
+    def wait_for_digit(self, timeout_ms: int) -> str:
+        result, _ = self._session.command("WAIT FOR DIGIT", timeout_ms)
+        return _digit_of(result)
+
+    def listen(self, stream: RecognitionStream, max_seconds: float) -> None:
+        if self._listen_via is None:
+            raise ChannelError("speech capture is not configured")
+        self._listen_via(self, stream, max_seconds)
+
+    def record(self, name: str, max_seconds: int) -> str | None:
+        if not name.replace("-", "").replace("_", "").replace("/", "").isalnum() or ".." in name:
+            raise UnsafeAgiArgument(f"not a recording name: {name!r}")
+        result, _ = self._session.command("RECORD FILE", name, "wav", "#", max_seconds * 1000, 0, "beep", "s=3")
+        return name if result not in ("", "-1") else None
+
+    def set_variable(self, name: str, value: str) -> None:
+        self._session.command("SET VARIABLE", name, value)
+
+    def exec_application(self, application: str, options: str) -> str:
+        """Run a dialplan application (``EXEC``); its result code."""
+        result, _ = self._session.command("EXEC", application, options)
+        return result
+
+    def verbose(self, message: str) -> None:
+        """Write to Asterisk's console log (level 3)."""
+        self._session.command("VERBOSE", message, 3)

@@ -1,0 +1,139 @@
+"""A scripted fake Asterisk that speaks FastAGI to the server over a real TCP socket."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from agi_scripts.encoding import decode_arguments
+
+
+def agi_env(script: str = "ivr", uniqueid: str = "1700000000.1", callerid: str = "13800000001",
+            **extra: str) -> dict[str, str]:
+    """An AGI environment like Asterisk 22 sends for ``AGI(agi://127.0.0.1:4573/<script>)``."""
+    env = {
+        "agi_network": "yes",
+        "agi_network_script": script,
+        "agi_request": f"agi://127.0.0.1:4573/{script}",
+        "agi_channel": "PJSIP/carrier-00000001",
+        "agi_language": "en",
+        "agi_type": "PJSIP",
+        "agi_uniqueid": uniqueid,
+        "agi_version": "22.10.0",
+        "agi_callerid": callerid,
+        "agi_calleridname": "Resident",
+        "agi_callingpres": "0",
+        "agi_dnid": "96345",
+        "agi_rdnis": "unknown",
+        "agi_context": "from-carrier",
+        "agi_extension": "96345",
+        "agi_priority": "2",
+        "agi_enhanced": "0.0",
+        "agi_accountcode": "",
+        "agi_threadid": "140000000000",
+        "agi_linkedid": uniqueid,
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass
+class FakeCaller:
+    """What the simulated caller does: keys for each input command, and when they hang up.
+
+    ``keys`` are consumed by GET DATA (a digit string; ``None`` = timeout with no digits),
+    STREAM FILE / WAIT FOR DIGIT (a single digit interrupts; anything else plays through).
+    ``hangup_after`` hangs up after that many commands were answered.
+    """
+
+    keys: Iterable[str | None] = ()
+    hangup_after: int | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._keys: deque[str | None] = deque(self.keys)
+
+    def _next_key(self) -> str | None:
+        return self._keys.popleft() if self._keys else None
+
+    def answer(self, args: list[str]) -> str:
+        """The reply line Asterisk would send to one decoded command."""
+        name = " ".join(a.upper() for a in args[:2])
+        if args[0].upper() in {"ANSWER", "VERBOSE", "NOOP"}:
+            return "200 result=0"
+        if name == "SET VARIABLE":
+            self.variables[args[2]] = args[3]
+            return "200 result=1"
+        if name == "GET VARIABLE":
+            value = self.variables.get(args[2])
+            return "200 result=0" if value is None else f"200 result=1 ({value})"
+        if name == "GET DATA":
+            key = self._next_key()
+            return "200 result= (timeout)" if not key else f"200 result={key}"
+        if name in {"STREAM FILE", "WAIT FOR"}:
+            key = self._next_key() if self._keys and self._keys[0] and len(self._keys[0]) == 1 else ""
+            if key and name == "STREAM FILE" and key not in args[3]:
+                self._keys.appendleft(key)
+                key = ""
+            return f"200 result={ord(key) if key else 0} endpos=8000"
+        if name == "RECORD FILE":
+            return "200 result=0 (timeout) endpos=16000"
+        if args[0].upper() == "EXEC":
+            return "200 result=0"
+        return "510 Invalid or unknown command"
+
+
+class FakeAsterisk:
+    """Connects to a FastAGI server as Asterisk would, and records the commands it receives."""
+
+    def __init__(self, port: int, env: dict[str, str], caller: FakeCaller | None = None,
+                 host: str = "127.0.0.1", timeout: float = 10.0, reply_delay: float = 0.0) -> None:
+        self.address = (host, port)
+        self.env = env
+        self.caller = caller or FakeCaller()
+        self.timeout = timeout
+        self.reply_delay = reply_delay
+        self.round_trips: list[float] = []
+        self.commands: list[list[str]] = []
+        self.raw_lines: list[str] = []
+        self.closed_by_server = False
+
+    def run(self) -> FakeAsterisk:
+        """Play the whole session; returns self for chaining."""
+        with socket.create_connection(self.address, timeout=self.timeout) as sock:
+            reader = sock.makefile("r", encoding="utf-8", newline="\n")
+            env_text = "".join(f"{k}: {v}\n" for k, v in self.env.items()) + "\n"
+            sock.sendall(env_text.encode("utf-8"))
+            hung_up = False
+            while True:
+                line = reader.readline()
+                if not line:
+                    self.closed_by_server = True
+                    break
+                if self.reply_delay:
+                    time.sleep(self.reply_delay)
+                self.raw_lines.append(line)
+                args = decode_arguments(line.rstrip("\n"))
+                self.commands.append(args)
+                if hung_up:
+                    reply = "511 Command Not Permitted on a dead channel or intercept routine"
+                else:
+                    reply = self.caller.answer(args)
+                    limit = self.caller.hangup_after
+                    if limit is not None and len(self.commands) >= limit:
+                        hung_up = True
+                        sock.sendall(b"HANGUP\n")
+                sock.sendall((reply + "\n").encode("utf-8"))
+            reader.close()
+        return self
+
+    def names(self) -> list[str]:
+        """The commands received, as ``VERB`` or ``VERB NOUN`` words."""
+        return [" ".join(a.upper() for a in c[:2]) if c[0].upper() in _TWO_WORD else c[0].upper()
+                for c in self.commands]
+
+
+_TWO_WORD = {"SET", "GET", "STREAM", "WAIT", "RECORD", "SAY", "CHANNEL", "DATABASE"}
