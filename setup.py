@@ -1,6 +1,6 @@
 """Packaging for the 96345 community-service hotline platform."""
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 INSTALL_REQUIRES = [
     "SQLAlchemy==2.0.58",
@@ -36,10 +36,10 @@ setup(
     description="Open-source platform for community-service hotlines such as Pinghu's 96345",
     license="Apache-2.0",
     python_requires=">=3.11",
-    packages=find_packages(include=["hotline*", "models*", "ivr*", "agi_scripts*", "callcenter*"]),
+    packages=find_namespace_packages(include=["hotline*", "models*", "ivr*", "agi_scripts*", "callcenter*"]),
     include_package_data=True,
     package_data={
-        "models": ["migrations/*.py", "migrations/versions/*.py", "alembic.ini", "seed/*.json", "seed/*.py"],
+        "models.migrations": ["script.py.mako"],
     },
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
