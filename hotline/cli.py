@@ -43,9 +43,9 @@ class LazyGroup(click.Group):
 def main(ctx: click.Context, config_file: Path | None, data_dir: Path | None,
          database_url: str | None, assignments: tuple[str, ...]) -> None:
     """96345 community-service hotline: IVR, agent console, scheduler and PBX sandbox."""
-    overrides: dict[str, object] = dict(parse_assignment(a) for a in assignments)
-    overrides.update(data_dir=data_dir, database_url=database_url)
     try:
+        overrides: dict[str, object] = dict(parse_assignment(a) for a in assignments)
+        overrides.update(data_dir=data_dir, database_url=database_url)
         ctx.obj = load_settings(config_file=config_file, overrides=overrides)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None

@@ -10,6 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
+import models.console
 import models.entities  # noqa: F401
 from models.base import Base
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+import models.console
 import models.entities  # noqa: F401  (registers the tables)
 from models.base import Base, UTCDateTime, make_engine
 

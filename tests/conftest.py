@@ -1,0 +1,3 @@
+"""Shared pytest plugins: databases (SQLite and PostgreSQL) and the Asterisk sandbox."""
+
+pytest_plugins = ["tests.plugins.db"]
