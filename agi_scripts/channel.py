@@ -16,6 +16,7 @@ around here and nowhere else:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import socket
@@ -102,10 +103,8 @@ class SafeAGI(AGI):
     def close(self) -> None:
         """Close both streams (the socket's file descriptor is only released once they are)."""
         for stream in (self.stdout, self._raw_reader):
-            try:
+            with contextlib.suppress(OSError):
                 stream.close()
-            except OSError:
-                pass
 
     def _quote(self, string: Any) -> str:
         return encode_argument(string)
@@ -285,7 +284,8 @@ class AgiChannel:
     def record(self, name: str, max_seconds: int) -> str | None:
         if not name.replace("-", "").replace("_", "").replace("/", "").isalnum() or ".." in name:
             raise UnsafeAgiArgument(f"not a recording name: {name!r}")
-        result, _ = self._session.command("RECORD FILE", name, "wav", "#", max_seconds * 1000, 0, "beep", "s=3")
+        result, _ = self._session.command("RECORD FILE", name, "wav", "#", max_seconds * 1000, 0,
+                                          "beep", "s=3")
         return name if result not in ("", "-1") else None
 
     def set_variable(self, name: str, value: str) -> None:

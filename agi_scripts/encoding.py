@@ -65,6 +65,7 @@ def encode_command(command: str, arguments: Iterable[object] = ()) -> str:
     if not command or not set(command) <= _COMMAND_WORDS:
         raise UnsafeAgiArgument(f"not an AGI command word: {command!r}")
     line = " ".join([command, *(encode_argument(a) for a in arguments)])
-    if len(line.encode("utf-8")) > MAX_COMMAND_BYTES:
-        raise UnsafeAgiArgument(f"AGI command of {len(line.encode('utf-8'))} bytes exceeds {MAX_COMMAND_BYTES}")
+    size = len(line.encode("utf-8"))
+    if size > MAX_COMMAND_BYTES:
+        raise UnsafeAgiArgument(f"AGI command of {size} bytes exceeds {MAX_COMMAND_BYTES}")
     return line + "\n"

@@ -171,7 +171,7 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
         except CallerHungUp as exc:
             call_log.info("hangup: %s", exc)
             return "hangup"
-        except Exception:  # noqa: BLE001 - any failure ends the route; the dialplan takes over
+        except Exception:
             call_log.exception("route %s failed", env.script)
             _mark_error(call)
             return "failed"
@@ -197,7 +197,7 @@ def _mark_error(call: AgiCall) -> None:
     """Best effort: tell the dialplan the IVR failed (it falls back to the general queue anyway)."""
     try:
         call.session.command("SET VARIABLE", OUTCOME_VARIABLE, Outcome.ERROR.value)
-    except Exception as exc:  # noqa: BLE001 - the channel may be gone or the socket broken
+    except Exception as exc:
         call.log.info("could not set %s: %s", OUTCOME_VARIABLE, exc)
 
 

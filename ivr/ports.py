@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 
@@ -114,7 +114,7 @@ class CallChannel(Protocol):
         """Set a channel variable for the dialplan."""
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """How the call left the IVR, as the dialplan reads it from ``HOTLINE_OUTCOME``."""
 
     QUEUED = "queued"  # need known, ticket opened, go to HOTLINE_QUEUE
@@ -199,8 +199,12 @@ class TicketSink(Protocol):
     def attach_description(self, call: CallInfo, ticket_number: str, recording: str) -> None:
         """Link a recorded description to the ticket."""
 
-    def record_abandoned(self, call: CallInfo, path: IvrPath) -> None:
-        """Keep the abandoned-in-IVR record of a call that hung up before a ticket was opened."""
+    def finish_ivr(self, call: CallInfo, path: IvrPath, outcome: Outcome) -> None:
+        """Keep the IVR path and how the call left the IVR.
+
+        ``Outcome.ABANDONED`` before a ticket was opened is the abandoned-in-IVR record (with the
+        digits so far); other outcomes note the path on the call record.
+        """
 
     def ticket_status(self, call: CallInfo, ticket_number: str | None) -> TicketStatus | None:
         """The status of a ticket keyed in, or of the caller's latest ticket when None."""

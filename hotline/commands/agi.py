@@ -49,11 +49,14 @@ def agi(ctx: click.Context, host: str | None, port: int | None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("FastAGI listening on %s:%d, routes: %s", *server.server_address[:2], ", ".join(sorted(server.routes)))
+    host_bound, port_bound = server.server_address[:2]
+    log.info("FastAGI listening on %s:%d, routes: %s", host_bound, port_bound,
+             ", ".join(sorted(server.routes)))
     try:
         server.serve_forever()
         left = server.drain(DRAIN_SECONDS)
         if left:
-            log.warning("%d calls still active after %d s; they fall back to the dialplan", left, DRAIN_SECONDS)
+            log.warning("%d calls still active after %d s; they fall back to the dialplan",
+                        left, DRAIN_SECONDS)
     finally:
         server.server_close()

@@ -1,0 +1,302 @@
+"""Every text the IVR speaks, in one catalogue with keys (Mandarin default, English too).
+
+Fixed prompts are below; catalogue names (``cat/<code>``, ``svc/<code>``) come from the service
+catalogue, and numbers (``num/<n>``) let ticket numbers and queue positions be spoken.  The prompt
+builder renders all of them to sound files named by key; the flow only ever names keys that
+:func:`all_prompts` contains (a test pins that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ivr.catalogue import Catalogue
+from ivr.menu import category_prompt, service_prompt
+
+LANGUAGES = ("zh", "en")
+SILENCE = "silence"  # rendered as a short silence, not speech
+
+FIXED: dict[str, dict[str, str]] = {
+    "welcome": {
+        "zh": "您好，欢迎致电96345社区服务热线。",
+        "en": "Hello, welcome to the 96345 community service hotline.",
+    },
+    "welcome_vulnerable": {
+        "zh": "您是我们登记的关爱对象，您的来电将优先处理。紧急求助请按两次0。",
+        "en": "You are registered for priority care. For emergency help press 0 twice.",
+    },
+    "returning_open_ticket": {
+        "zh": "您有一张正在处理的工单，查询进度请按9。",
+        "en": "You have a request in progress. To hear its progress, press 9.",
+    },
+    "speech_invite": {
+        "zh": "请在提示音后说出您需要的服务，例如：下水道堵了。",
+        "en": "After the tone, please say what you need, for example: my drain is blocked.",
+    },
+    "speech_not_understood": {
+        "zh": "对不起，没有听清您的需要，请按键选择。",
+        "en": "Sorry, I did not understand. Please use the keypad.",
+    },
+    "confirm_prefix": {
+        "zh": "您需要的是",
+        "en": "You asked for",
+    },
+    "confirm_suffix": {
+        "zh": "确认请按1，重新选择请按2。",
+        "en": "To confirm press 1, to choose again press 2.",
+    },
+    "menu_intro": {
+        "zh": "请选择服务类别。",
+        "en": "Please choose a kind of service.",
+    },
+    "submenu_intro": {
+        "zh": "请选择具体服务。",
+        "en": "Please choose the service.",
+    },
+    "press": {
+        "zh": "请按",
+        "en": "press",
+    },
+    "menu_more": {
+        "zh": "更多服务请按井号键。",
+        "en": "For more services press hash.",
+    },
+    "menu_repeat": {
+        "zh": "重听请按星号键。",
+        "en": "To hear this again press star.",
+    },
+    "menu_back": {
+        "zh": "返回主菜单请按星号键。",
+        "en": "To go back to the main menu press star.",
+    },
+    "menu_progress": {
+        "zh": "查询工单进度请按9。",
+        "en": "For the progress of a request press 9.",
+    },
+    "menu_agent": {
+        "zh": "人工服务请按0，紧急求助请按两次0。",
+        "en": "For an operator press 0. For emergency help press 0 twice.",
+    },
+    "no_input": {
+        "zh": "对不起，没有收到您的按键。",
+        "en": "Sorry, I did not get your choice.",
+    },
+    "invalid_input": {
+        "zh": "对不起，您的按键无效。",
+        "en": "Sorry, that is not one of the choices.",
+    },
+    "retry_clearer": {
+        "zh": "请在听完提示后，按电话上的数字键选择。",
+        "en": "Please listen to the choices, then press a number key on your phone.",
+    },
+    "too_many_attempts": {
+        "zh": "正在为您转接人工服务。",
+        "en": "Let me put you through to an operator.",
+    },
+    "ticket_opened": {
+        "zh": "您的服务请求已受理，工单号是",
+        "en": "Your request is registered. Its number is",
+    },
+    "describe_offer": {
+        "zh": "如需留言描述您的问题，请按1，并在提示音后说话，说完请按井号键。",
+        "en": "To describe your problem, press 1 and speak after the tone, then press hash.",
+    },
+    "describe_thanks": {
+        "zh": "您的留言已记录。",
+        "en": "Thank you, your message is recorded.",
+    },
+    "transfer_agent": {
+        "zh": "正在为您转接话务员，请稍候。",
+        "en": "Connecting you to an operator, please hold.",
+    },
+    "emergency_connecting": {
+        "zh": "已为您开启紧急求助，正在优先转接，请不要挂机。",
+        "en": "Emergency help requested. Connecting you first, please stay on the line.",
+    },
+    "status_enter_number": {
+        "zh": "请输入十位工单号，并以井号键结束；查询您最近的工单请直接按井号键。",
+        "en": (
+            "Enter the ten digit request number and press hash, or just press hash for your latest "
+            "request."
+        ),
+    },
+    "status_prefix": {
+        "zh": "工单",
+        "en": "Request",
+    },
+    "status_not_found": {
+        "zh": "对不起，没有找到您的工单。",
+        "en": "Sorry, no request was found.",
+    },
+    "status_accepted": {
+        "zh": "已受理，正在为您安排服务人员。",
+        "en": "is registered; a provider is being arranged.",
+    },
+    "status_dispatched": {
+        "zh": "已派单给",
+        "en": "has been sent to a provider for",
+    },
+    "status_provider": {
+        "zh": "服务人员。",
+        "en": ".",
+    },
+    "status_provider_accepted": {
+        "zh": "服务人员已接单，即将上门。",
+        "en": "has been accepted by a provider.",
+    },
+    "status_in_service": {
+        "zh": "正在服务中。",
+        "en": "is being served now.",
+    },
+    "status_completed": {
+        "zh": "已完工，稍后我们将回访。",
+        "en": "is completed; we will call you for feedback.",
+    },
+    "status_followed_up": {
+        "zh": "已完工并已回访。",
+        "en": "is completed and followed up.",
+    },
+    "status_closed": {
+        "zh": "已办结。",
+        "en": "is closed.",
+    },
+    "status_cancelled": {
+        "zh": "已取消。",
+        "en": "was cancelled.",
+    },
+    "status_escalated": {
+        "zh": "已升级处理，正在加急。",
+        "en": "has been escalated and is being hurried.",
+    },
+    "status_reopened": {
+        "zh": "已重新处理。",
+        "en": "has been reopened.",
+    },
+    "status_more": {
+        "zh": "返回主菜单请按星号键，人工服务请按0。",
+        "en": "For the main menu press star, for an operator press 0.",
+    },
+    "goodbye": {
+        "zh": "感谢您的来电，再见。",
+        "en": "Thank you for calling. Goodbye.",
+    },
+    "queue_position_prefix": {
+        "zh": "您前面还有",
+        "en": "There are",
+    },
+    "queue_position_suffix": {
+        "zh": "位来电在等候。",
+        "en": "callers ahead of you.",
+    },
+    "callback_offer": {
+        "zh": "如不想等待，请按1，我们将尽快给您回电。",
+        "en": "If you prefer not to wait, press 1 and we will call you back.",
+    },
+    "callback_recorded": {
+        "zh": "已为您登记回电，我们会尽快联系您，再见。",
+        "en": "Your callback is booked. We will call you soon. Goodbye.",
+    },
+    SILENCE: {
+        "zh": "",
+        "en": "",
+    },
+}
+
+_ZH_DIGITS = "零一二三四五六七八九"
+_EN_NUMBERS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen", "twenty",
+)
+
+
+def _zh_small(n: int) -> str:
+    if n < 10:
+        return _ZH_DIGITS[n]
+    if n < 20:
+        return "十" + (_ZH_DIGITS[n - 10] if n > 10 else "")
+    return "二十"
+
+
+NUMBER_WORDS: dict[str, dict[str, str]] = {
+    **{f"num/{n}": {"zh": _zh_small(n), "en": _EN_NUMBERS[n]} for n in range(21)},
+    "num/hundred": {"zh": "百", "en": "hundred"},
+    "num/thousand": {"zh": "千", "en": "thousand"},
+    "num/tenthousand": {"zh": "万", "en": "ten thousand"},
+    "num/star": {"zh": "星号", "en": "star"},
+    "num/hash": {"zh": "井号", "en": "hash"},
+}
+
+
+def catalogue_prompts(catalogue: Catalogue) -> dict[str, dict[str, str]]:
+    """The spoken names of every category and sub-service."""
+    texts: dict[str, dict[str, str]] = {}
+    for category in catalogue.categories:
+        texts[category_prompt(category.code)] = {lang: category.name(lang) for lang in LANGUAGES}
+        for service in category.services:
+            texts[service_prompt(service.code)] = {lang: service.name(lang) for lang in LANGUAGES}
+    return texts
+
+
+def all_prompts(catalogue: Catalogue) -> dict[str, dict[str, str]]:
+    """Every prompt key with its text per language."""
+    return {**FIXED, **NUMBER_WORDS, **catalogue_prompts(catalogue)}
+
+
+def digit_keys(digits: str) -> list[str]:
+    """Prompts that read a digit string one digit at a time (ticket numbers)."""
+    names = {"*": "num/star", "#": "num/hash"}
+    return [names.get(d, f"num/{d}") for d in digits if d.isdigit() or d in names]
+
+
+def number_keys(number: int, language: str) -> list[str]:
+    """Prompts that say a whole number (queue positions) the way the language reads it."""
+    if number < 0:
+        raise ValueError("only counts are spoken")
+    if language != "zh":
+        return [f"num/{number}"] if number <= 20 else digit_keys(str(number))
+    return _zh_number(number)
+
+
+def _zh_number(number: int) -> list[str]:
+    if number <= 10:
+        return [f"num/{number}"]
+    if number < 20:
+        return ["num/10", f"num/{number - 10}"]
+    if number >= 100_000_000:
+        return digit_keys(str(number))
+    high, low = divmod(number, 10_000)
+    keys: list[str] = []
+    if high:
+        keys += [*_zh_below_10000(high), "num/tenthousand"]
+        if low and low < 1000:
+            keys.append("num/0")
+    return keys + (_zh_below_10000(low) if low else [])
+
+
+def _zh_below_10000(number: int) -> list[str]:
+    units = [(1000, "num/thousand"), (100, "num/hundred"), (10, "num/10")]
+    keys: list[str] = []
+    pending_zero = False
+    for value, unit in units:
+        digit, number = divmod(number, value)
+        if digit:
+            if pending_zero:
+                keys.append("num/0")
+            keys += [f"num/{digit}", unit] if unit != "num/10" or digit != 1 or keys else ["num/10"]
+            pending_zero = False
+        elif keys:
+            pending_zero = True
+    if number:
+        if pending_zero:
+            keys.append("num/0")
+        keys.append(f"num/{number}")
+    return keys
+
+
+def text_of(texts: Mapping[str, Mapping[str, str]], key: str, language: str) -> str:
+    """A prompt's text; a clear error when it does not exist."""
+    try:
+        return texts[key][language]
+    except KeyError:
+        raise KeyError(f"prompt {key!r} has no {language} text in the prompt catalogue") from None
