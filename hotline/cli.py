@@ -13,6 +13,7 @@ from hotline.config import ConfigError, Settings, load_settings, parse_assignmen
 # subcommand never pay for the others' imports (Flask, vosk, ...).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "db": ("hotline.commands.db", "db"),
+    "up": ("hotline.commands.up", "up"),
     "agi": ("hotline.commands.agi", "agi"),
     "prompts": ("hotline.commands.prompts", "prompts"),
 }
