@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
+from models.base import is_postgresql, utcnow
 from models.entities import Evaluation, PointsEntry, Ticket, Worker
 from models.enums import EvaluationParty, EventKind, TicketStatus
 from models.errors import InsufficientPoints, ValidationError
@@ -60,6 +60,8 @@ def add_points(session: Session, worker: Worker, delta: int, *, reason: str, ref
     existing = session.scalars(select(PointsEntry).where(PointsEntry.ref == ref)).first()
     if existing is not None:
         return existing
+    if is_postgresql(session):  # serialise concurrent redemptions of one worker's balance
+        session.execute(select(Worker.id).where(Worker.id == worker.id).with_for_update())
     balance = points_balance(session, worker.id)
     if balance + delta < 0:
         raise InsufficientPoints(f"worker {worker.name} has {balance} points; cannot take {-delta}")
