@@ -14,6 +14,7 @@ from hotline.config import ConfigError, Settings, load_settings, parse_assignmen
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "db": ("hotline.commands.db", "db"),
     "up": ("hotline.commands.up", "up"),
+    "demo-data": ("hotline.commands.demo_data", "demo_data"),
     "agi": ("hotline.commands.agi", "agi"),
     "prompts": ("hotline.commands.prompts", "prompts"),
 }
