@@ -59,14 +59,26 @@ class Settings:
     asterisk_suite: str = "sid"
     asterisk_binary: str = "asterisk"  # for mode "system"
     asterisk_config_dir: Path = Path("")  # for mode "system": where asterisk.conf lives
+    asterisk_data_dir: Path = Path("")  # for mode "system": sounds/MOH folder; empty: /usr/share/asterisk
+    asterisk_instance: str = "default"  # several sandboxes can run from one root (tests use their own)
+    asterisk_boot_timeout_seconds: int = 60
+    agent_seats: int = 4  # agent phone endpoints agent01..agentNN in the generated site file
+    asterisk_conf_dir: Path = Path("")  # empty: the asterisk_conf/ folder of this checkout
+    carrier_host: str = ""  # the carrier trunk's address; empty: the simulated carrier (sim_host)
+    carrier_port: int = 5060
+    queue_wait_seconds: int = 300  # then the caller is offered to leave a message
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060
     sim_host: str = "127.0.0.2"
     sim_port: int = 5060
+    sim_phone_host: str = "127.0.0.3"  # simulated agent phones register from here (sandbox only)
+    sim_bench_host: str = "127.0.0.4"  # the benchmark's trunk (sandbox only)
+    sim_ami_user: str = "hotline-sim"  # the simulator's AMI user (sandbox only)
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
     ami_user: str = "hotline"
     ami_secret: str = ""  # empty: generated once into data_dir
+    ami_permit: str = "127.0.0.1/255.255.255.255"  # where AMI clients may connect from
     audiosocket_host: str = "127.0.0.1"
     audiosocket_port: int = 9093
     recordings_dir: Path = Path("")  # empty: data_dir/recordings
@@ -87,7 +99,12 @@ class Settings:
 
     def resolved_recordings_dir(self) -> Path:
         """Where MixMonitor recordings are written and served from."""
-        return self.recordings_dir if str(self.recordings_dir) else self.data_dir / "recordings"
+        return self.recordings_dir if path_is_set(self.recordings_dir) else self.data_dir / "recordings"
+
+
+def path_is_set(path: Path) -> bool:
+    """Whether a Path setting was given (``Path("")`` is the "not set" default and reads as ".")."""
+    return str(path) not in ("", ".")
 
 
 _FIELDS = {f.name: f for f in fields(Settings)}
@@ -179,7 +196,8 @@ def load_settings(
 
 
 def _validate(settings: Settings) -> None:
-    for name in ("agi_port", "web_port", "sip_port", "sim_port", "ami_port", "audiosocket_port"):
+    ports = ("agi_port", "web_port", "sip_port", "sim_port", "ami_port", "audiosocket_port", "carrier_port")
+    for name in ports:
         port = getattr(settings, name)
         if not 0 < port < 65536:
             raise ConfigError(f"setting {name!r}: {port} is not a TCP/UDP port")
