@@ -1,0 +1,116 @@
+"""Console fixtures: an app over a fresh seeded database, logged-in clients, tickets to work on."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from callcenter import create_app
+from models.entities import Station, User
+from models.enums import Channel
+from models.seed import DEMO_PASSWORD
+from models.tickets import TicketRequest, open_ticket
+from tests.plugins.db import Database
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def make_app(database: Database, **overrides: object) -> Flask:
+    """The console over ``database`` with test-friendly limits."""
+    config: dict[str, object] = {"SECRET_KEY": "test-secret", "SESSION_FACTORY": database.sessions,
+                                 "TESTING": True}
+    config.update(overrides)
+    return create_app(config)
+
+
+@dataclass
+class Browser:
+    """A test client that knows its CSRF token."""
+
+    client: FlaskClient
+    csrf: str = ""
+
+    def refresh_csrf(self, path: str = "/login") -> str:
+        """Read a fresh CSRF token from a page."""
+        page = self.client.get(path, follow_redirects=True).get_data(as_text=True)
+        found = CSRF.search(page)
+        assert found, f"no CSRF token on {path}"
+        self.csrf = found.group(1)
+        return self.csrf
+
+    def post(self, path: str, data: dict[str, object] | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
+        """POST with the CSRF token."""
+        payload = {"csrf_token": self.csrf, **(data or {})}
+        return self.client.post(path, data=payload, **kwargs)
+
+    def get(self, path: str, **kwargs: object):  # type: ignore[no-untyped-def]
+        """GET."""
+        return self.client.get(path, **kwargs)
+
+
+def login(app: Flask, username: str, password: str = DEMO_PASSWORD) -> Browser:
+    """A client logged in as ``username``."""
+    browser = Browser(app.test_client())
+    browser.refresh_csrf()
+    response = browser.post("/login", {"username": username, "password": password})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    browser.refresh_csrf("/")  # a new session after login: a new token
+    return browser
+
+
+@pytest.fixture
+def app(db: Database) -> Flask:
+    """The console over a fresh database (SQLite and PostgreSQL)."""
+    return make_app(db)
+
+
+@pytest.fixture
+def sqlite_app(sqlite_db: Database) -> Flask:
+    """The console over a fresh SQLite database only."""
+    return make_app(sqlite_db)
+
+
+def station_id(database: Database, code: str) -> int:
+    """The id of a station by code."""
+    with database.sessions() as session:
+        return session.scalars(select(Station.id).where(Station.code == code)).one()
+
+
+def user_id(database: Database, username: str) -> int:
+    """The id of an account."""
+    with database.sessions() as session:
+        return session.scalars(select(User.id).where(User.username == username)).one()
+
+
+@pytest.fixture
+def make_ticket(db: Database) -> Callable[..., int]:
+    """Open a ticket (phone channel) and return its id."""
+    return ticket_maker(db)
+
+
+def ticket_maker(database: Database) -> Callable[..., int]:
+    """A function that opens tickets in ``database``."""
+
+    def make(station: str | None = "DH-JSHT", sub_service: str | None = None, **fields: object) -> int:
+        with database.sessions.begin() as session:
+            sid = None
+            if station:
+                sid = session.scalars(select(Station.id).where(Station.code == station)).one()
+            ticket = open_ticket(session, TicketRequest(channel=Channel.PHONE, station_id=sid,
+                                                        sub_service_code=sub_service, **fields),  # type: ignore[arg-type]
+                                 actor="test")
+            return ticket.id
+
+    return make
+
+
+@pytest.fixture
+def clients(app: Flask) -> Iterator[Callable[[str], Browser]]:
+    """Log in as any demo account."""
+    yield lambda username: login(app, username)
