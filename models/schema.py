@@ -11,7 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
 import models.console
-import models.entities  # noqa: F401
+import models.entities
+import models.scheduling  # noqa: F401
 from models.base import Base
 
 MIGRATIONS = Path(__file__).with_name("migrations")

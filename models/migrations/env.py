@@ -6,7 +6,8 @@ from alembic import context
 from sqlalchemy import Connection
 
 import models.console
-import models.entities  # noqa: F401  (registers the tables)
+import models.entities
+import models.scheduling  # noqa: F401
 from models.base import Base, UTCDateTime, make_engine
 
 target_metadata = Base.metadata
