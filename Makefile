@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the system and its tests use (one list; add here, nowhere else).
-SYSTEM_PACKAGES := mmdebstrap espeak-ng sox
+SYSTEM_PACKAGES := mmdebstrap espeak-ng sox chromium fonts-noto-cjk
 
 .PHONY: demo test venv system-deps lint
 

@@ -15,6 +15,7 @@ INSTALL_REQUIRES = [
     "flask-babel==4.0.0",
     "babel==2.19.0",
     "APScheduler==3.11.3",
+    "waitress==3.0.2",
 ]
 
 EXTRAS = {
@@ -27,6 +28,7 @@ EXTRAS = {
         "hypothesis==6.170.27",
         "ruff==0.17.6",
         "import-linter==2.17",
+        "playwright==1.65.2",
     ],
 }
 

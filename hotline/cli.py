@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo-data": ("hotline.commands.demo_data", "demo_data"),
     "agi": ("hotline.commands.agi", "agi"),
     "prompts": ("hotline.commands.prompts", "prompts"),
+    "web": ("hotline.commands.web", "web"),
 }
 
 

@@ -52,6 +52,11 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_port: int = 8345
     web_secret_key: str = ""  # empty: generated once into data_dir
+    web_threads: int = 16  # waitress worker threads
+    web_cookie_secure: bool = False  # True when served over HTTPS (behind a proxy)
+    web_session_hours: int = 12  # a login lasts this long at most
+    web_ami: bool = True  # connect the console to Asterisk's AMI (queues, pauses, screen pops)
+    web_offer_sweep_seconds: int = 5  # how often `hotline web` expires offers and re-offers (0: never)
 
     # Asterisk: "sandbox" (a local root provisioned from Debian packages) or "system"
     asterisk_mode: str = "sandbox"
