@@ -1,1 +1,0 @@
-"""The scheduler process: APScheduler jobs run by exactly one active scheduler (a DB lease)."""
