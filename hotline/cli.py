@@ -13,8 +13,11 @@ from hotline.config import ConfigError, Settings, load_settings, parse_assignmen
 # subcommand never pay for the others' imports (Flask, vosk, ...).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "db": ("hotline.commands.db", "db"),
+    "asterisk": ("hotline.commands.asterisk", "asterisk"),
+    "call": ("hotline.commands.call", "call"),
     "up": ("hotline.commands.up", "up"),
     "demo-data": ("hotline.commands.demo_data", "demo_data"),
+    "scheduler": ("hotline.commands.scheduler", "scheduler"),
     "agi": ("hotline.commands.agi", "agi"),
     "prompts": ("hotline.commands.prompts", "prompts"),
     "web": ("hotline.commands.web", "web"),

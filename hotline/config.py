@@ -12,6 +12,7 @@ same field from the environment.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import tomllib
 from collections.abc import Mapping
@@ -47,6 +48,17 @@ class Settings:
     agi_max_calls: int = 1000  # calls over this are closed at once (the dialplan falls back)
     agi_command_timeout_seconds: int = 120  # longer than the longest prompt or recording
     agi_log_level: str = "INFO"
+
+    # IVR
+    ivr_digit_timeout_ms: int = 6000  # waiting for a key after a menu
+    ivr_max_retries: int = 2  # retries of one menu before an agent
+    ivr_describe: bool = True  # offer to record a short description after the ticket
+    prompts_dir: Path = Path("")  # where Asterisk plays from (<dir>/<lang>/hotline/); empty: its sounds dir
+    prompts_cache_dir: Path = Path("")  # rendered prompts by content hash; empty: data_dir/prompt-cache
+    prompts_recorded_dir: Path = Path("")  # human recordings <lang>/<key>.wav override synthetic ones
+    speech_enabled: bool = True  # speech is used only when a vosk model is also available
+    speech_listen_seconds: int = 6
+    speech_min_confidence_percent: int = 50
 
     # Web console
     web_host: str = "127.0.0.1"
@@ -91,6 +103,14 @@ class Settings:
     # Ticket work
     claim_lease_seconds: int = 300
     offer_timeout_seconds: int = 120
+
+    # Scheduler
+    scheduler_lease_seconds: int = 15
+    followup_delay_minutes: int = 120
+    followup_attempts: int = 3
+    followup_retry_minutes: int = 30
+    calling_hours_start: str = "09:00"  # Asia/Shanghai (the timezone setting)
+    calling_hours_end: str = "20:00"
 
     # Speech
     vosk_model_path: str = ""  # empty: the model of the installed vosk-model-* package, if any
@@ -210,8 +230,20 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"setting 'language': {settings.language!r} is not one of zh, en")
     if settings.asterisk_mode not in {"sandbox", "system"}:
         raise ConfigError(f"setting 'asterisk_mode': {settings.asterisk_mode!r} is not sandbox or system")
+    for name in ("calling_hours_start", "calling_hours_end"):
+        parse_clock(getattr(settings, name), name)
+    if parse_clock(settings.calling_hours_start, "") >= parse_clock(settings.calling_hours_end, ""):
+        raise ConfigError("calling hours: the start must be before the end")
     if settings.claim_lease_seconds < 10:
         raise ConfigError("setting 'claim_lease_seconds': must be at least 10 seconds")
+
+
+def parse_clock(text: str, name: str) -> dt.time:
+    """A local time of day written ``HH:MM``."""
+    try:
+        return dt.datetime.strptime(text, "%H:%M").time()
+    except ValueError:
+        raise ConfigError(f"setting {name!r}: {text!r} is not a time of day like 09:00") from None
 
 
 def parse_assignment(text: str) -> tuple[str, str]:

@@ -34,8 +34,16 @@ def upgrade_to_head(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+FOREIGN_TABLES = frozenset({"alembic_version", "apscheduler_jobs"})  # created by Alembic and APScheduler
+
+
+def _ours(name: str | None, type_: str, _parent: object) -> bool:
+    return not (type_ == "table" and name in FOREIGN_TABLES)
+
+
 def schema_differences(engine: Engine) -> list[object]:
     """What differs between the migrated database and the models (empty when in step)."""
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True,
+                                                               "include_name": _ours})
         return list(compare_metadata(context, Base.metadata))

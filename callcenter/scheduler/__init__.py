@@ -1,0 +1,1 @@
+"""The scheduler process: APScheduler jobs run by exactly one active scheduler (a DB lease)."""

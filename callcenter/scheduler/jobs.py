@@ -1,0 +1,155 @@
+"""The scheduler's jobs: explicit ids, and the coalesce / misfire policy of each, written down.
+
+Every job body is idempotent (a job run twice has the effect of once): due work lives in the
+``scheduled_tasks`` table and is claimed once; periodic sweeps only change rows that still need it.
+
+| job id | trigger | coalesce | misfire grace | why |
+|---|---|---|---|---|
+| ``tasks.drain`` | every 5 s | yes | 30 s | runs due tasks (follow-ups, callbacks); the next run catches up |
+| ``followups.schedule`` | every 60 s | yes | 300 s | gives completed tickets their follow-up task |
+| ``claims.release_expired`` | every 30 s | yes | 60 s | frees tickets whose claim lease expired |
+| ``offers.expire`` | every 10 s | yes | 60 s | unanswered dispatch offers go back for the next candidate |
+| ``sla.check`` | every 60 s | yes | 300 s | escalates each SLA breach once |
+
+Coalescing everywhere: after downtime, each job runs once, not once per missed period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.base import utcnow
+from models.claims import release_expired_claims
+from models.dispatch import expire_offers
+from models.followups import CallingHours, schedule_followups
+from models.scheduling import ScheduledTask, claim_due_tasks, finish_task, retry_task
+from models.sla import escalate_sla_breaches
+
+log = logging.getLogger("hotline.scheduler")
+
+
+class TaskHandler(Protocol):
+    """Runs one claimed task inside the caller's transaction; raises to have it retried."""
+
+    def __call__(self, session: Session, task: ScheduledTask, now: dt.datetime) -> None: ...
+
+
+@dataclass
+class JobContext:
+    """What the jobs need, built by the scheduler entry point."""
+
+    sessions: sessionmaker[Session]
+    holder: str
+    followup_delay: dt.timedelta = dt.timedelta(hours=2)
+    followup_retry: dt.timedelta = dt.timedelta(minutes=30)
+    followup_attempts: int = 3
+    calling_hours: CallingHours = field(default_factory=CallingHours)
+    handlers: dict[str, TaskHandler] = field(default_factory=dict)
+    clock: Callable[[], dt.datetime] = utcnow
+    runs: dict[str, int] = field(default_factory=dict)  # job id → times run (for tests and the bench)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A periodic job: its id, interval and misfire grace."""
+
+    job_id: str
+    seconds: int
+    misfire_grace: int
+    body: Callable[[JobContext], Any]
+
+
+def drain_due_tasks(ctx: JobContext, limit: int = 200) -> int:
+    """Run every due task whose kind has a handler; failures are retried, then left for a person."""
+    now = ctx.clock()
+    ran = 0
+    if not ctx.handlers:
+        return 0
+    while True:
+        with ctx.sessions.begin() as session:
+            tasks = claim_due_tasks(session, holder=ctx.holder, limit=limit, lease_seconds=300,
+                                    kinds=sorted(ctx.handlers), now=now)
+        if not tasks:
+            return ran
+        for task in tasks:
+            _run_task(ctx, task.id, now)
+            ran += 1
+
+
+def _run_task(ctx: JobContext, task_id: int, now: dt.datetime) -> None:
+    try:
+        with ctx.sessions.begin() as session:
+            task = session.get_one(ScheduledTask, task_id)
+            ctx.handlers[task.kind](session, task, now)
+            finish_task(session, task, now=now)
+    except Exception as exc:  # a failed task is retried, never lost
+        log.warning("task %s failed: %s", task_id, exc)
+        with ctx.sessions.begin() as session:
+            task = session.get_one(ScheduledTask, task_id)
+            retry_task(session, task, at=now + ctx.followup_retry, error=str(exc), now=now)
+
+
+def schedule_due_followups(ctx: JobContext) -> int:
+    """Follow-up tasks for newly completed tickets."""
+    with ctx.sessions.begin() as session:
+        return len(schedule_followups(session, delay=ctx.followup_delay, hours=ctx.calling_hours,
+                                      max_attempts=ctx.followup_attempts, now=ctx.clock()))
+
+
+def release_expired(ctx: JobContext) -> int:
+    """Expired claim leases released."""
+    with ctx.sessions.begin() as session:
+        return release_expired_claims(session, now=ctx.clock())
+
+
+def expire_dispatch_offers(ctx: JobContext) -> int:
+    """Offers past their answer time expired."""
+    with ctx.sessions.begin() as session:
+        return len(expire_offers(session, now=ctx.clock()))
+
+
+def check_sla(ctx: JobContext) -> int:
+    """New SLA breaches escalated."""
+    with ctx.sessions.begin() as session:
+        return len(escalate_sla_breaches(session, now=ctx.clock()))
+
+
+JOBS = [
+    JobSpec("tasks.drain", 5, 30, drain_due_tasks),
+    JobSpec("followups.schedule", 60, 300, schedule_due_followups),
+    JobSpec("claims.release_expired", 30, 60, release_expired),
+    JobSpec("offers.expire", 10, 60, expire_dispatch_offers),
+    JobSpec("sla.check", 60, 300, check_sla),
+]
+JOBS_BY_ID = {spec.job_id: spec for spec in JOBS}
+
+# The contexts of the schedulers running in this process, by holder name: the persisted jobs refer
+# to them by name, since a database job store can only keep plain arguments.
+_CONTEXTS: dict[str, JobContext] = {}
+
+
+def install_context(ctx: JobContext) -> None:
+    """Make a scheduler's context reachable by its jobs (done by the service when it starts)."""
+    _CONTEXTS[ctx.holder] = ctx
+
+
+def remove_context(holder: str) -> None:
+    """Forget a stopped scheduler's context."""
+    _CONTEXTS.pop(holder, None)
+
+
+def run_job(job_id: str, holder: str) -> None:
+    """The APScheduler entry point of every job (plain references, so the job store can persist it)."""
+    ctx = _CONTEXTS.get(holder)
+    if ctx is None:  # a job of a scheduler that has stopped in this process
+        return
+    result = JOBS_BY_ID[job_id].body(ctx)
+    ctx.runs[job_id] = ctx.runs.get(job_id, 0) + 1
+    if result:
+        log.info("%s: %s", job_id, result)
