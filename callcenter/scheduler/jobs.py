@@ -10,6 +10,8 @@ Every job body is idempotent (a job run twice has the effect of once): due work 
 | ``claims.release_expired`` | every 30 s | yes | 60 s | frees tickets whose claim lease expired |
 | ``offers.expire`` | every 10 s | yes | 60 s | unanswered dispatch offers go back for the next candidate |
 | ``sla.check`` | every 60 s | yes | 300 s | escalates each SLA breach once |
+| ``points.apply`` | every 60 s | yes | 300 s | turns new evaluations into points-ledger entries |
+| ``stars.recompute`` | every 6 h | yes | 6 h | star levels from the recent evaluations |
 
 Coalescing everywhere: after downtime, each job runs once, not once per missed period.
 """
@@ -28,6 +30,7 @@ from models.base import utcnow
 from models.claims import release_expired_claims
 from models.dispatch import expire_offers
 from models.followups import CallingHours, schedule_followups
+from models.points_rules import PointsRules, apply_evaluation_points, recompute_stars
 from models.scheduling import ScheduledTask, claim_due_tasks, finish_task, retry_task
 from models.sla import escalate_sla_breaches
 
@@ -51,6 +54,7 @@ class JobContext:
     followup_attempts: int = 3
     calling_hours: CallingHours = field(default_factory=CallingHours)
     handlers: dict[str, TaskHandler] = field(default_factory=dict)
+    points_rules: PointsRules = field(default_factory=PointsRules)
     clock: Callable[[], dt.datetime] = utcnow
     runs: dict[str, int] = field(default_factory=dict)  # job id → times run (for tests and the bench)
 
@@ -120,12 +124,26 @@ def check_sla(ctx: JobContext) -> int:
         return len(escalate_sla_breaches(session, now=ctx.clock()))
 
 
+def apply_points(ctx: JobContext) -> int:
+    """Ledger entries for new evaluations."""
+    with ctx.sessions.begin() as session:
+        return apply_evaluation_points(session, ctx.points_rules, now=ctx.clock())
+
+
+def recompute_star_levels(ctx: JobContext) -> int:
+    """Workers whose star level changed."""
+    with ctx.sessions.begin() as session:
+        return recompute_stars(session, ctx.points_rules, now=ctx.clock())
+
+
 JOBS = [
     JobSpec("tasks.drain", 5, 30, drain_due_tasks),
     JobSpec("followups.schedule", 60, 300, schedule_due_followups),
     JobSpec("claims.release_expired", 30, 60, release_expired),
     JobSpec("offers.expire", 10, 60, expire_dispatch_offers),
     JobSpec("sla.check", 60, 300, check_sla),
+    JobSpec("points.apply", 60, 300, apply_points),
+    JobSpec("stars.recompute", 6 * 3600, 6 * 3600, recompute_star_levels),
 ]
 JOBS_BY_ID = {spec.job_id: spec for spec in JOBS}
 
