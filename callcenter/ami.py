@@ -102,11 +102,11 @@ class AmiClient:
     def close(self) -> None:
         """Close the connection (the reader thread ends)."""
         self.connected.clear()
-        if self._sock is not None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
             with contextlib.suppress(OSError):
-                self._sock.shutdown(socket.SHUT_RDWR)
-            self._sock.close()
-            self._sock = None
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
 
     def action(self, action: str, **fields: object) -> Message:
         """Send an action and return its response (AmiError on timeout or a closed connection)."""

@@ -100,8 +100,6 @@ class AmiTelephony(Telephony):
                 client.action("QueueStatus")
                 log.info("AMI connected to %s:%s", *client.address)
                 delay = 1.0
-                while client.connected.wait(1.0) and not self._stop.is_set():
-                    pass
                 while client.connected.is_set() and not self._stop.is_set():
                     self._stop.wait(1.0)
             except (OSError, AmiError) as exc:
