@@ -58,6 +58,7 @@ class CallResult:
     hotline_hangup_cause: str = ""
     variables: dict[str, str] = field(default_factory=dict)
     queue: str = ""
+    queue_joined_after: float | None = None  # seconds from answer until the caller joined a queue
     agent: str = ""
     timed_out: bool = False
 
@@ -290,6 +291,13 @@ class Simulator:
             with self._lock:
                 if uniqueid in self._hotline_vars:
                     self._hotline_vars[uniqueid][event.get("Variable", "")] = event.get("Value", "")
+        elif name == "QueueCallerJoin":
+            with self._lock:
+                tracked = self._by_uniqueid.get(event.get("Uniqueid", ""))
+            if tracked is not None:
+                tracked.result.queue = event.get("Queue", "")
+                if tracked.answered_at:
+                    tracked.result.queue_joined_after = round(time.monotonic() - tracked.answered_at, 2)
         elif name == "AgentConnect":
             with self._lock:
                 tracked = self._by_uniqueid.get(event.get("Uniqueid", ""))
