@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from callcenter.db import db
+from callcenter.db import db, read_db
 from callcenter.forms import optional_float, optional_int, text_field
 from callcenter.i18n import gettext as _
 from callcenter.security import CONSOLE_ROLES, allow_roles, station_tree
@@ -30,7 +30,7 @@ from callcenter.workflow import (
 )
 from models.catalogue import active_categories
 from models.claims import claim_next_ticket, release_claim, renew_claim
-from models.console import agent_state, set_agent_state, take_screen_pop
+from models.console import agent_state, has_screen_pop, set_agent_state, take_screen_pop
 from models.entities import Ticket
 from models.enums import Channel, TicketStatus
 from models.errors import NotFound, ValidationError
@@ -86,6 +86,8 @@ def queues_fragment() -> str:
 @bp.post("/agent/pop")
 def screen_pop() -> tuple[str, int, dict[str, str]]:
     """Polled by the workspace: when a queued call was bridged to this agent, open its ticket."""
+    if not has_screen_pop(read_db(), current_user.id):
+        return "", 204, {}
     session = db()
     pop = take_screen_pop(session, current_user.id)
     session.commit()

@@ -8,7 +8,9 @@ formats times.
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g, request, session
 from flask_babel import Babel, format_datetime
@@ -69,10 +71,21 @@ def worker_status_label(status: WorkerStatus | str) -> str:
     return zh if current_language() == "zh" else en
 
 
+_PATTERNS = {"yyyy-MM-dd HH:mm:ss": "%Y-%m-%d %H:%M:%S", "HH:mm:ss": "%H:%M:%S", "MM-dd HH:mm:ss": "%m-%d %H:%M:%S",
+             "yyyy-MM-dd": "%Y-%m-%d"}
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
 def local_time(value: dt.datetime | None, pattern: str = "yyyy-MM-dd HH:mm:ss") -> str:
-    """A stored UTC time shown in the console's time zone (Asia/Shanghai)."""
+    """A stored UTC time shown in the console's time zone (Asia/Shanghai); CLDR patterns."""
     if value is None:
         return "-"
+    if pattern in _PATTERNS:  # the common ones without Babel's (slower) formatter
+        return value.astimezone(_zone(current_app.config["TIMEZONE"])).strftime(_PATTERNS[pattern])
     return str(format_datetime(value, pattern))
 
 

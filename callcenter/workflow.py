@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import case, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from callcenter.security import ConsoleUser
 from models.base import utcnow
@@ -20,6 +20,7 @@ WAITING_STATUSES = (TicketStatus.ACCEPTED, TicketStatus.REOPENED, TicketStatus.E
 ACTIVE_STATUSES = (TicketStatus.DISPATCHED, TicketStatus.PROVIDER_ACCEPTED, TicketStatus.IN_SERVICE)
 # Reached through dispatch and the provider page, never by a plain button.
 FLOW_DRIVEN = frozenset({TicketStatus.DISPATCHED, TicketStatus.PROVIDER_ACCEPTED, TicketStatus.IN_SERVICE})
+LIST_OPTIONS = (joinedload(Ticket.sub_service), joinedload(Ticket.category))
 PRIORITY_RANK = case({p.value: p.rank for p in Priority}, value=Ticket.priority, else_=0)
 
 
@@ -44,7 +45,7 @@ def waiting_tickets(session: Session, user: ConsoleUser, *, now: dt.datetime | N
     now = now or utcnow()
     stmt = (select(Ticket).where(Ticket.status.in_(WAITING_STATUSES),
                                  or_(Ticket.claim_holder_id.is_(None), Ticket.claim_expires_at <= now))
-            .order_by(PRIORITY_RANK.desc(), Ticket.created_at).limit(limit))
+            .order_by(PRIORITY_RANK.desc(), Ticket.created_at).limit(limit).options(*LIST_OPTIONS))
     return list(session.scalars(scoped(stmt, user)))
 
 
@@ -52,14 +53,14 @@ def my_tickets(session: Session, user: ConsoleUser, *, now: dt.datetime | None =
     """The tickets the user holds a live claim on."""
     now = now or utcnow()
     stmt = (select(Ticket).where(Ticket.claim_holder_id == user.id, Ticket.claim_expires_at > now)
-            .order_by(Ticket.claim_expires_at))
+            .order_by(Ticket.claim_expires_at).options(*LIST_OPTIONS))
     return list(session.scalars(stmt))
 
 
 def active_tickets(session: Session, user: ConsoleUser, limit: int = 30) -> list[Ticket]:
     """Tickets out with providers (offered, accepted, in service), newest change first."""
     stmt = (select(Ticket).where(Ticket.status.in_(ACTIVE_STATUSES))
-            .order_by(Ticket.updated_at.desc()).limit(limit))
+            .order_by(Ticket.updated_at.desc()).limit(limit).options(*LIST_OPTIONS))
     return list(session.scalars(scoped(stmt, user)))
 
 

@@ -182,6 +182,15 @@ def add_screen_pop(session: Session, user_id: int, ticket_id: int, *, uniqueid: 
     return pop
 
 
+def has_screen_pop(session: Session, user_id: int, *, max_age_seconds: int = 600,
+                   now: dt.datetime | None = None) -> bool:
+    """Whether the agent has an unseen recent pop (a cheap read for the browser's poll)."""
+    since = (now or utcnow()) - dt.timedelta(seconds=max_age_seconds)
+    stmt = select(ScreenPop.id).where(ScreenPop.user_id == user_id, ScreenPop.seen_at.is_(None),
+                                      ScreenPop.created_at > since).limit(1)
+    return session.scalars(stmt).first() is not None
+
+
 def take_screen_pop(session: Session, user_id: int, *, max_age_seconds: int = 600,
                     now: dt.datetime | None = None) -> ScreenPop | None:
     """The agent's oldest unseen recent pop, marked seen (each pop is served once)."""

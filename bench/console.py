@@ -1,0 +1,227 @@
+"""Console benchmark: dispatch ranking, and 50 simulated agents against one ``hotline web``.
+
+1. Ranking: the ranked candidate list of a ticket (skill, distance, status, stars/points, load,
+   coverage) over the full demo provider set (480 companies, ~2,000 workers), per request p50/p99.
+2. Load: ``hotline web`` runs as its own process (waitress, 16 threads); 50 agent threads each log
+   in and then, like the workspace page, poll the three ticket lists and the screen-pop check every
+   1.5 s, and every few seconds claim a ticket, open it, read its candidates and dispatch it.
+   p95 latency per kind of request and errors (any non-2xx/3xx answer or failed request).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import requests
+from sqlalchemy import select
+
+from bench.claims import bench_database
+from bench.common import Result, percentile
+from callcenter.candidates import ranked_candidates
+from callcenter.scope import StationTree
+from models import make_engine, make_session_factory
+from models.entities import Station, SubService, User, Worker
+from models.enums import Channel, Role, WorkerStatus
+from models.schema import upgrade_to_head
+from models.seed import seed_all
+from models.tickets import TicketRequest, open_ticket
+from models.users import hash_password
+
+PASSWORD = "bench-password"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+LEASE = re.compile(r'name="lease_token" value="([^"]+)"')
+WORKER = re.compile(r'name="worker_id" value="(\d+)"')
+
+
+def prepare(url: str, agents: int, tickets_per_agent: int) -> tuple[list[int], dict[str, list[int]]]:
+    """Seed 480 companies, ``agents`` agent accounts and their tickets; returns sub-services and tickets."""
+    engine = make_engine(url)
+    upgrade_to_head(engine)
+    sessions = make_session_factory(engine)
+    with sessions.begin() as session:
+        seed_all(session, companies=480)
+        session.query(Worker).filter(Worker.status == WorkerStatus.OFF_DUTY).update({"status": WorkerStatus.IDLE})
+        city = session.scalars(select(Station).where(Station.code == "PH")).one()
+        communities = list(session.scalars(select(Station.id).where(Station.level == "community")))
+        subs = list(session.scalars(select(SubService).where(SubService.needs_provider.is_(True))))
+        shared = hash_password(PASSWORD)
+        tickets: dict[str, list[int]] = {}
+        rng = random.Random(7)
+        for index in range(agents):
+            name = f"bench{index:02d}"
+            session.add(User(username=name, password_hash=shared, display_name=name, role=Role.AGENT,
+                             station_id=city.id))
+            tickets[name] = [open_ticket(session, TicketRequest(
+                channel=Channel.PHONE, sub_service_code=rng.choice(subs).code, station_id=rng.choice(communities),
+                description="bench"), actor="bench").id for _ in range(tickets_per_agent)]
+        sub_ids = [s.id for s in subs]
+    engine.dispose()
+    return sub_ids, tickets
+
+
+def bench_ranking(url: str, requests_count: int = 400) -> tuple[float, float, int]:
+    """p50 and p99 (ms) of one ranked candidate list, and the number of workers."""
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    timings: list[float] = []
+    with sessions() as session:
+        tree = StationTree.load(session)
+        workers = session.query(Worker).count()
+        stations = [s.id for s in tree.communities()]
+        subs = list(session.scalars(select(SubService.id).where(SubService.needs_provider.is_(True))))
+        rng = random.Random(1)
+        from models.entities import Ticket
+
+        for _ in range(requests_count):
+            ticket = Ticket(id=0, sub_service_id=rng.choice(subs), station_id=rng.choice(stations), lat=None,
+                            lon=None)
+            started = time.perf_counter()
+            ranked_candidates(session, ticket, tree)
+            timings.append((time.perf_counter() - started) * 1000)
+            session.rollback()
+    engine.dispose()
+    return percentile(timings, 50), percentile(timings, 99), workers
+
+
+class Agent(threading.Thread):
+    """One simulated agent: live-list polling and claim → open → candidates → dispatch."""
+
+    def __init__(self, base: str, username: str, tickets: list[int], until: float,
+                 timings: dict[str, list[float]], errors: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.base, self.username, self.tickets, self.until = base, username, tickets, until
+        self.timings, self.errors = timings, errors
+        self.http = requests.Session()
+        self.csrf = ""
+
+    def call(self, kind: str, method: str, path: str, **kwargs: object) -> requests.Response | None:
+        started = time.perf_counter()
+        try:
+            response = self.http.request(method, self.base + path, timeout=10, allow_redirects=False,
+                                         **kwargs)  # type: ignore[arg-type]
+        except requests.RequestException as exc:
+            self.errors.append(f"{kind}: {exc}")
+            return None
+        self.timings[kind].append((time.perf_counter() - started) * 1000)
+        if response.status_code >= 400:
+            self.errors.append(f"{kind}: HTTP {response.status_code}")
+        return response
+
+    def login(self) -> None:
+        page = self.http.get(self.base + "/login", timeout=10).text
+        self.csrf = CSRF.search(page).group(1)  # type: ignore[union-attr]
+        self.call("login", "POST", "/login", data={"csrf_token": self.csrf, "username": self.username,
+                                                  "password": PASSWORD})
+        page = self.http.get(self.base + "/agent", timeout=10).text
+        self.csrf = CSRF.search(page).group(1)  # type: ignore[union-attr]
+        self.http.headers["X-CSRFToken"] = self.csrf
+
+    def poll(self) -> None:
+        for path in ("/agent/fragments/waiting", "/agent/fragments/mine", "/agent/fragments/active"):
+            self.call("live list", "GET", path, headers={"HX-Request": "true"})
+        self.call("screen-pop poll", "POST", "/agent/pop")
+
+    def dispatch_one(self) -> None:
+        if not self.tickets:
+            return
+        ticket_id = self.tickets.pop()
+        self.call("claim", "POST", f"/tickets/{ticket_id}/claim")
+        page = self.call("ticket page", "GET", f"/tickets/{ticket_id}")
+        found = LEASE.search(page.text) if page is not None else None
+        if found is None:
+            self.errors.append("ticket page: no lease token")
+            return
+        fragment = self.call("candidates", "GET", f"/tickets/{ticket_id}/candidates",
+                             params={"lease_token": found.group(1)})
+        worker = WORKER.search(fragment.text) if fragment is not None else None
+        if worker is None:
+            return  # no candidate for this service: nothing to dispatch
+        self.call("dispatch", "POST", f"/tickets/{ticket_id}/dispatch",
+                  data={"lease_token": found.group(1), "worker_id": worker.group(1)})
+
+    def run(self) -> None:
+        try:
+            self.login()
+        except Exception as exc:  # counted as an error
+            self.errors.append(f"login: {exc}")
+            return
+        rng = random.Random(self.username)
+        time.sleep(rng.random() * 1.5)
+        cycle = 0
+        while time.monotonic() < self.until:
+            started = time.monotonic()
+            self.poll()
+            cycle += 1
+            if cycle % 3 == 0:
+                self.dispatch_one()
+            time.sleep(max(0.0, 1.5 - (time.monotonic() - started)))
+
+
+def start_web(url: str, data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    """``hotline web`` on a free port; returns the process and its address."""
+    command = [str(Path(sys.executable).with_name("hotline")), "--data-dir", str(data_dir), "--database-url", url,
+               "--set", "web_ami=false", "--set", "web_offer_sweep_seconds=0", "web", "--port", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("console: "):
+            return process, line.split(" ", 1)[1].strip().rstrip("/")
+    raise RuntimeError("hotline web did not start")
+
+
+def bench_load(url: str, tickets: dict[str, list[int]], seconds: float) -> tuple[dict[str, list[float]], list[str]]:
+    """Run the simulated agents for ``seconds`` against one ``hotline web``."""
+    with tempfile.TemporaryDirectory() as folder:
+        process, base = start_web(url, Path(folder))
+        try:
+            timings: dict[str, list[float]] = defaultdict(list)
+            errors: list[str] = []
+            until = time.monotonic() + seconds
+            agents = [Agent(base, name, list(ids), until, timings, errors) for name, ids in tickets.items()]
+            for agent in agents:
+                agent.start()
+            for agent in agents:
+                agent.join()
+            return timings, errors
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def run(backends: tuple[str, ...] = ("sqlite", "postgresql"), agents: int = 50, seconds: float = 20.0) -> Result:
+    """Both parts on each backend; returns the figures for BENCHMARKS.md."""
+    result = Result(
+        name="console", title="Console: dispatch ranking and 50 concurrent agents",
+        method=(__doc__ or "").split("\n\n", 1)[1].strip(),
+        headers=["backend", "measure", "requests", "p50 ms", "p95 ms", "p99 ms", "errors"])
+    for backend in backends:
+        with bench_database(backend) as url:
+            _subs, tickets = prepare(url, agents, tickets_per_agent=max(4, int(seconds / 4.5) + 2))
+            p50, p99, workers = bench_ranking(url)
+            result.rows.append([backend, f"ranking ({workers} workers)", "400", f"{p50:.2f}", "-", f"{p99:.2f}", "0"])
+            timings, errors = bench_load(url, tickets, seconds)
+            everything = [t for kind, values in timings.items() if kind != "login" for t in values]
+            for kind in sorted(timings):
+                values = timings[kind]
+                result.rows.append([backend, kind, str(len(values)), f"{percentile(values, 50):.1f}",
+                                    f"{percentile(values, 95):.1f}", f"{percentile(values, 99):.1f}",
+                                    str(sum(1 for e in errors if e.startswith(kind + ":")))])
+            result.rows.append([backend, f"all but login ({agents} agents, {seconds:.0f} s)", str(len(everything)),
+                                f"{percentile(everything, 50):.1f}", f"{percentile(everything, 95):.1f}",
+                                f"{percentile(everything, 99):.1f}", str(len(errors))])
+            if errors:
+                result.notes.append(f"{backend}: first errors: {errors[:3]}")
+    result.notes.append("The load generator runs on the same machine as the server (2 cores shared).")
+    return result
+
+
+if __name__ == "__main__":
+    print(run().text())
