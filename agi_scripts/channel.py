@@ -282,14 +282,27 @@ class AgiChannel:
         self._listen_via(self, stream, max_seconds)
 
     def record(self, name: str, max_seconds: int) -> str | None:
-        if not name.replace("-", "").replace("_", "").replace("/", "").isalnum() or ".." in name:
+        """Record into the dialplan's ``HOTLINE_RECORDINGS`` folder; the file name, or None.
+
+        The folder is Asterisk's (the shared recordings directory, DESIGN.md §2), read from the
+        channel so the IVR never assumes it shares a filesystem with Asterisk.
+        """
+        if not name or not all(c.isalnum() or c in "-_" for c in name):
             raise UnsafeAgiArgument(f"not a recording name: {name!r}")
-        result, _ = self._session.command("RECORD FILE", name, "wav", "#", max_seconds * 1000, 0,
-                                          "beep", "s=3")
-        return name if result not in ("", "-1") else None
+        folder = self.get_variable("HOTLINE_RECORDINGS")
+        if not folder or not folder.startswith("/") or ".." in folder:
+            return None
+        result, _ = self._session.command("RECORD FILE", f"{folder.rstrip('/')}/{name}", "wav", "#",
+                                          max_seconds * 1000, 0, "beep", "s=3")
+        return f"{name}.wav" if result not in ("", "-1") else None
 
     def set_variable(self, name: str, value: str) -> None:
         self._session.command("SET VARIABLE", name, value)
+
+    def get_variable(self, name: str) -> str | None:
+        """A channel variable's value, or None when it is not set."""
+        result, data = self._session.command("GET VARIABLE", name)
+        return data if result == "1" else None
 
     def exec_application(self, application: str, options: str) -> str:
         """Run a dialplan application (``EXEC``); its result code."""

@@ -1,0 +1,96 @@
+"""``hotline prompts``: render the IVR's prompts to the sound folders Asterisk plays from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hotline.cli import settings_of
+from hotline.config import Settings, path_is_set
+
+
+def prompts_dir(settings: Settings) -> Path:
+    """The sounds folder prompts go to: ``prompts_dir`` or the Asterisk instance's sounds folder."""
+    if path_is_set(settings.prompts_dir):
+        return settings.prompts_dir
+    from hotline.sandbox.layout import layout_for
+
+    layout = layout_for(settings)
+    return layout.host(layout.data_dir / "sounds")
+
+
+def cache_dir(settings: Settings) -> Path:
+    """Where rendered prompts are kept by content hash."""
+    return settings.prompts_cache_dir if path_is_set(settings.prompts_cache_dir) else \
+        settings.data_dir / "prompt-cache"
+
+
+def recorded_dir(settings: Settings) -> Path | None:
+    """Human recordings that override synthetic prompts, if configured."""
+    return settings.prompts_recorded_dir if path_is_set(settings.prompts_recorded_dir) else None
+
+
+def catalogue_texts(settings: Settings) -> dict[str, dict[str, str]]:
+    """Every prompt text, with the service catalogue read from the database."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from agi_scripts.store import load_catalogue
+    from hotline.runtime import sessions_for
+    from ivr.prompts import all_prompts
+
+    engine, sessions = sessions_for(settings)
+    try:
+        catalogue = load_catalogue(sessions)
+    except SQLAlchemyError as exc:
+        raise click.ClickException(
+            f"cannot read the service catalogue (run 'hotline db seed' first): {exc}") from None
+    finally:
+        engine.dispose()
+    if not catalogue.categories:
+        raise click.ClickException("the service catalogue is empty: run 'hotline db seed' first")
+    return all_prompts(catalogue)
+
+
+@click.group("prompts")
+def prompts() -> None:
+    """The IVR's prompts: every text in one catalogue (zh, en), rendered to 8 kHz WAV."""
+
+
+@prompts.command("build")
+@click.option("--language", "languages", multiple=True, default=("zh", "en"), show_default=True,
+              type=click.Choice(["zh", "en"]), help="Languages to build.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Sounds folder (default: prompts_dir, or the Asterisk sandbox's sounds folder).")
+@click.pass_context
+def build(ctx: click.Context, languages: tuple[str, ...], out: Path | None) -> None:
+    """Render every prompt (cached by content; human recordings of the same name win)."""
+    from ivr.prompt_build import PromptBuildError, build_prompts
+    from ivr.speech.tts import Pyttsx3Synthesizer, RenderError
+
+    settings = settings_of(ctx)
+    texts = catalogue_texts(settings)
+    target = out or prompts_dir(settings)
+    total = len(texts) * len(languages)
+    with click.progressbar(length=total, label=f"prompts -> {target}", show_pos=True,
+                           item_show_func=lambda name: name or "") as bar:
+        def progress(done: int, count: int, name: str) -> None:
+            bar.current_item = name  # type: ignore[attr-defined]
+            bar.update(1)
+
+        try:
+            report = build_prompts(texts, languages, target, cache_dir(settings), Pyttsx3Synthesizer(),
+                                   recorded_dir(settings), progress)
+        except (PromptBuildError, RenderError) as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"{report.total} prompt files: {report.rendered} rendered, {report.cached} from cache, "
+               f"{report.recorded} human recordings, {report.unchanged} unchanged")
+
+
+@prompts.command("list")
+@click.option("--language", default="zh", show_default=True, type=click.Choice(["zh", "en"]))
+@click.pass_context
+def list_prompts(ctx: click.Context, language: str) -> None:
+    """Print every prompt key with its text."""
+    for key, by_language in sorted(catalogue_texts(settings_of(ctx)).items()):
+        click.echo(f"{key}\t{by_language.get(language, '')}")
