@@ -9,6 +9,8 @@ from bench.common import write_section
 
 BENCHMARKS = {
     "claims": "bench.claims",
+    "calls": "bench.calls",
+    "console": "bench.console",
 }
 
 
