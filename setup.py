@@ -16,6 +16,7 @@ INSTALL_REQUIRES = [
     "babel==2.19.0",
     "APScheduler==3.11.3",
     "waitress==3.0.2",
+    "XlsxWriter==3.3.1",
 ]
 
 EXTRAS = {

@@ -60,9 +60,9 @@ def create_app(config: Mapping[str, Any]) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from callcenter import agent, api, auth, dispatch, provider
+    from callcenter import agent, api, auth, dispatch, provider, supervisor
 
-    for module in (auth, agent, dispatch, provider, api):
+    for module in (auth, agent, dispatch, provider, api, supervisor):
         app.register_blueprint(module.bp)
 
 

@@ -10,6 +10,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
+import models.audit
+import models.calllog
 import models.console
 import models.entities
 import models.scheduling  # noqa: F401
