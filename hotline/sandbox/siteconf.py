@@ -162,7 +162,10 @@ def _simulator_pjsip(values: SiteValues) -> list[str]:
         parts += [_section(f"sim-{seat}", "sim-phone-auth", username=seat, password=password),
                   _section(f"sim-{seat}", "sim-phone-registration", transport="sim-phones",
                            outbound_auth=f"sim-{seat}", server_uri=f"sip:{hotline}",
-                           client_uri=f"sip:{seat}@{hotline}", contact_user=seat)]
+                           client_uri=f"sip:{seat}@{hotline}", contact_user=seat),
+                  _section(f"sim-{seat}", "sim-phone-endpoint", aors=f"sim-{seat}",
+                           outbound_auth=f"sim-{seat}", from_user=seat, transport="sim-phones"),
+                  _section(f"sim-{seat}", "sim-trunk-aor", contact=f"sip:{hotline}")]
     return parts
 
 

@@ -228,6 +228,16 @@ class Simulator:
         """Remove the seat's phone from a queue (no error if it was not a member)."""
         self.ami.action("QueueRemove", Queue=queue, Interface=f"PJSIP/{_seat(seat)}")
 
+    def agent_dials(self, seat: str, code: str, hold: float = 3.0) -> None:
+        """The seat's phone dials a feature code (``*71`` login, ``*72`` logout, ``*73`` pause,
+        ``*74`` unpause) with its credentials and stays ``hold`` seconds."""
+        if code not in {"*71", "*72", "*73", "*74"}:
+            raise SimulatorError(f"unknown agent code {code!r}")
+        reply = self.ami.action("Originate", Channel=f"PJSIP/{code}@sim-{_seat(seat)}", Application="Wait",
+                                Data=f"{hold:.1f}", Async="true", CallerID=f"{seat} <{seat}>")
+        if reply.get("Response") != "Success":
+            raise SimulatorError(f"originate refused: {reply.get('Message', reply)}")
+
     def wait_agents_registered(self, seats: list[str], timeout: float = 20.0) -> None:
         """Make the simulated phones register now and wait until the hotline has them."""
         self.ami.command("pjsip send register *all")

@@ -197,3 +197,13 @@ def test_outbound_follow_up_call_reaches_a_simulated_resident(simulator: Simulat
     assert call.digits == "5"
     end = simulator.wait_callee_end("resident", "13900000002")
     assert end["Sent"] == "5"
+
+
+def test_an_agent_logs_in_and_out_from_the_phone(simulator: Simulator, pbx: Sandbox) -> None:
+    simulator.agent_dials("agent03", "*71", hold=2)
+    assert eventually(lambda: "agent03" in pbx.cli("queue show hotline-general"), timeout=10)
+    simulator.agent_dials("agent03", "*73", hold=2)
+    assert eventually(lambda: "paused" in next((line for line in pbx.cli("queue show hotline-general")
+                                                .splitlines() if "agent03" in line), ""), timeout=10)
+    simulator.agent_dials("agent03", "*72", hold=2)
+    assert eventually(lambda: "agent03" not in pbx.cli("queue show hotline-general"), timeout=10)
