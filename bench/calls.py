@@ -112,8 +112,8 @@ def load_phase(simulator: Simulator, sandbox: Sandbox, menu: str, size: int, rat
     steps = [wait(1.5), dtmf("5")]
     for n in range(size):
         pending.append(simulator.start_call(number=MENUS[menu], caller=f"1390000{n:04d}",
-                                            trunk="to-hotline-bench", steps=steps, hold=hold + 15, ring=30,
-                                            timeout=hold + 60))
+                                            trunk="to-hotline-bench", steps=steps, hold=max(hold, 28) + 15,
+                                            ring=30, timeout=hold + 60))
         if n % 25 == 0:
             phase.peak_channels = max(phase.peak_channels, _channels(simulator))
         delay = started + (n + 1) / rate - time.monotonic()
@@ -150,14 +150,17 @@ def run_phases(sizes: tuple[int, ...] = (200, 400), rate: float = 22.0, hold: fl
         sandbox = Sandbox(settings)
         server = FastAgiServer((settings.agi_host, settings.agi_port), {"bench": _bench_route})
         thread = serve_in_thread(server)
-        sandbox.start(progress=lambda line: None)
-        simulator = Simulator.connect(sandbox, events="user")
         try:
-            return [load_phase(simulator, sandbox, menu, size, rate, hold)
-                    for size in sizes for menu in MENUS]
+            sandbox.start(progress=lambda line: None)
+            simulator = Simulator.connect(sandbox, events="user")
+            try:
+                return [load_phase(simulator, sandbox, menu, size, rate, hold)
+                        for size in sizes for menu in MENUS]
+            finally:
+                simulator.close()
         finally:
-            simulator.close()
             sandbox.stop()
+            sandbox.remove_instance()
             server.shutdown()
             server.server_close()
             thread.join(timeout=5)
@@ -198,7 +201,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="200,400", help="comma-separated concurrent call counts")
     parser.add_argument("--rate", type=float, default=22.0, help="new calls per second")
-    parser.add_argument("--hold", type=float, default=30.0, help="seconds a call lasts")
+    parser.add_argument("--hold", type=float, default=30.0,
+                        help="seconds a caller stays at most (the menus themselves last ~28 s)")
     args = parser.parse_args()
     result = run(tuple(int(s) for s in args.sizes.split(",")), args.rate, args.hold)
     print(result.text())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -208,6 +209,13 @@ class Sandbox:
                 return True
             time.sleep(0.1)
         return False
+
+    def remove_instance(self) -> None:
+        """Delete the stopped instance's folders inside the sandbox root (config, logs, AstDB)."""
+        if self.pid() is not None:
+            raise SandboxError("stop the instance before removing it")
+        if self.layout.root is not None:
+            shutil.rmtree(self.layout.host(self.layout.base), ignore_errors=True)
 
     def status(self) -> Status:
         """Whether this instance runs, and its version, uptime and channel count when it does."""

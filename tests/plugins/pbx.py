@@ -98,8 +98,7 @@ def pbx(pbx_settings: Settings, fastagi_probe: ProbeAgiServer) -> Iterator[Sandb
     sandbox.stop()
     left = _leftovers(sandbox)
     _keep_logs(sandbox, pbx_settings.data_dir / "asterisk-logs")
-    if sandbox.layout.root is not None:
-        shutil.rmtree(sandbox.layout.host(sandbox.layout.base), ignore_errors=True)
+    sandbox.remove_instance()
     assert not left, f"left behind after stopping the sandbox: {left}"
 
 
