@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -19,6 +21,10 @@ from models.tickets import TicketRequest, open_ticket
 from tests.plugins.db import Database
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package (playwright cannot download browsers here)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-quic", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def make_app(database: Database, **overrides: object) -> Flask:
@@ -114,3 +120,28 @@ def ticket_maker(database: Database) -> Callable[..., int]:
 def clients(app: Flask) -> Iterator[Callable[[str], Browser]]:
     """Log in as any demo account."""
     yield lambda username: login(app, username)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium under Playwright."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (make system-deps)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+def login_page(context: Any, base: str, username: str, password: str = DEMO_PASSWORD) -> Any:
+    """A new page of ``context`` logged in to the console at ``base`` as ``username``."""
+    page = context.new_page()
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit].primary")
+    page.wait_for_load_state()
+    return page

@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
 
 from models.entities import SubService, User, Worker, WorkerSkill
 from models.enums import WorkerStatus
-from tests.callcenter.conftest import make_app, ticket_maker
+from tests.callcenter.conftest import ARTIFACTS, login_page, make_app, ticket_maker
 from tests.plugins.db import Database
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--disable-quic", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 YELLOW, RED, GREEN = "#e6b800", "#d62728", "#2ca02c"
 
 pytestmark = pytest.mark.browser
@@ -40,28 +35,6 @@ def live_server(sqlite_db: Database) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.effective_port}"
     server.close()
     thread.join(timeout=5)
-
-
-@pytest.fixture
-def browser():  # type: ignore[no-untyped-def]
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (make system-deps)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-def _login(context, base: str, username: str):  # type: ignore[no-untyped-def]
-    page = context.new_page()
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "demo96345")
-    page.click("button[type=submit].primary")
-    page.wait_for_load_state()
-    return page
 
 
 def _marker_fill(page, worker_id: int, colour: str) -> None:  # type: ignore[no-untyped-def]
@@ -85,7 +58,7 @@ def test_dispatch_and_the_map_follows_the_provider(live_server: str, browser, sq
     ARTIFACTS.mkdir(exist_ok=True)
     worker_id, ticket_id = _setup(sqlite_db)
     agent_context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
-    agent = _login(agent_context, live_server, "agent01")
+    agent = login_page(agent_context, live_server, "agent01")
     agent.wait_for_selector(f"#waiting-ticket-{ticket_id}", timeout=4000)  # the live list shows it
     agent.screenshot(path=str(ARTIFACTS / "01-agent-workspace.png"))
     agent.click(f"#waiting-ticket-{ticket_id} a")
@@ -101,7 +74,7 @@ def test_dispatch_and_the_map_follows_the_provider(live_server: str, browser, sq
 
     provider_context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
                                            is_mobile=True, has_touch=True)
-    provider = _login(provider_context, live_server, "worker00001")
+    provider = login_page(provider_context, live_server, "worker00001")
     provider.wait_for_selector("button.accept", timeout=4000)
     provider.screenshot(path=str(ARTIFACTS / "03-provider-offer.png"), full_page=True)
     provider.click("button.accept")
