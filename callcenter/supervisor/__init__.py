@@ -18,4 +18,4 @@ allow_roles(bp, *SUPERVISOR_ROLES)
 
 # The views register themselves on ``bp`` when these modules are imported by the app factory's
 # ``_register_blueprints`` (through this package), never at the project's import time.
-from callcenter.supervisor import calllog, recordings  # noqa: E402,F401
+from callcenter.supervisor import bigscreen, calllog, recordings, reports, wallboard  # noqa: E402,F401

@@ -9,6 +9,9 @@ from tests.plugins.db import Database
 from tests.supervisor.conftest import CallSet, call_ids_on, sub_service_of
 
 SUPERVISOR_PAGES = ["/supervisor/calls", "/supervisor/calls/export.csv", "/supervisor/calls/export.xlsx",
+                    "/supervisor/wallboard", "/supervisor/wallboard/data", "/supervisor/bigscreen",
+                    "/supervisor/bigscreen/data", "/supervisor/reports", "/supervisor/reports/chunk",
+                    "/supervisor/reports/download.csv",
                     "/supervisor/calls/1", "/supervisor/calls/1/recording"]
 
 
