@@ -30,6 +30,8 @@ from agi_scripts.encoding import UnsafeAgiArgument, encode_argument, encode_comm
 from ivr.ports import CallerHungUp, CallInfo, ChannelError, DigitInput, RecognitionStream
 
 MAX_ENV_LINES = 200
+# Commands whose -1 may mean "could not play/run" on a live channel rather than a hangup.
+PROBED_ON_FAILURE = frozenset({"STREAM FILE", "GET DATA", "EXEC", "RECORD FILE"})
 MAX_LINE_CHARS = 8192
 DIGITS = "0123456789*#"
 
@@ -150,6 +152,17 @@ class SafeAGI(AGI):
             raise CallerHungUp("connection closed by Asterisk")
         return line
 
+    def _channel_alive(self) -> bool:
+        """Ask Asterisk whether the channel is still up (after a command returned -1)."""
+        if self.hung_up:
+            return False
+        try:
+            self.send_command("CHANNEL STATUS")
+            self.get_result()
+        except (AGIError, CallerHungUp, ChannelError):
+            return False
+        return not self.hung_up
+
     def command(self, command: str, *arguments: object) -> tuple[str, str]:
         """Run one AGI command with encoded arguments; return ``(result, data)``."""
         self.test_hangup()
@@ -161,7 +174,10 @@ class SafeAGI(AGI):
         except AGIHangup as exc:
             self.hung_up = True
             raise CallerHungUp(str(exc)) from exc
-        except AGIAppError as exc:  # result=-1: failure or hangup during the command
+        except AGIAppError as exc:  # result=-1: failure, or hangup during the command
+            if command in PROBED_ON_FAILURE and self._channel_alive():
+                raise ChannelError(f"{command} failed on a live channel (missing sound file?): "
+                                   f"{self._pending}") from exc
             self.hung_up = True
             raise CallerHungUp(str(exc)) from exc
         except AGIUnknownError as exc:
@@ -222,7 +238,7 @@ class AgiChannel:
     """
 
     def __init__(self, session: SafeAGI, sound_prefix: str = "hotline",
-                 listen_via: Callable[[AgiChannel, RecognitionStream, float], None] | None = None) -> None:
+                 listen_via: Callable[[AgiChannel, RecognitionStream, float], str] | None = None) -> None:
         self._session = session
         self._call = session.env.call_info()
         self._prefix = sound_prefix
@@ -276,10 +292,10 @@ class AgiChannel:
         result, _ = self._session.command("WAIT FOR DIGIT", timeout_ms)
         return _digit_of(result)
 
-    def listen(self, stream: RecognitionStream, max_seconds: float) -> None:
+    def listen(self, stream: RecognitionStream, max_seconds: float) -> str:
         if self._listen_via is None:
             raise ChannelError("speech capture is not configured")
-        self._listen_via(self, stream, max_seconds)
+        return self._listen_via(self, stream, max_seconds)
 
     def record(self, name: str, max_seconds: int) -> str | None:
         """Record into the dialplan's ``HOTLINE_RECORDINGS`` folder; the file name, or None.

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from agi_scripts.channel import AgiChannel, AgiEnvironment, SafeAGI, open_session
 from ivr.masking import mask_phone
-from ivr.ports import CallerHungUp, ChannelError, Outcome
+from ivr.ports import CallerHungUp, ChannelError, Outcome, RecognitionStream
 
 log = logging.getLogger("hotline.agi")
 
@@ -47,6 +47,7 @@ class AgiCall:
 
 
 Route = Callable[[AgiCall], None]
+ListenVia = Callable[[AgiChannel, RecognitionStream, float], str]
 
 
 @dataclass
@@ -117,8 +118,9 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
     request_queue_size = 1024  # a burst of calls must not be refused by the listen backlog
 
     def __init__(self, address: tuple[str, int], routes: Mapping[str, Route],
-                 limits: ServerLimits | None = None) -> None:
+                 limits: ServerLimits | None = None, listen_via: ListenVia | None = None) -> None:
         self.routes = dict(routes)
+        self.listen_via = listen_via
         self.limits = limits or ServerLimits()
         self.stats = ServerStats()
         self._slots = threading.BoundedSemaphore(self.limits.max_calls)
@@ -159,7 +161,8 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
     def _dispatch(self, session: SafeAGI, started: float) -> str:
         env = session.env
         call_log = CallLog(log, {"uniqueid": env.get("agi_uniqueid", "-")})
-        call = AgiCall(env=env, session=session, channel=AgiChannel(session), log=call_log)
+        channel = AgiChannel(session, listen_via=self.listen_via)
+        call = AgiCall(env=env, session=session, channel=channel, log=call_log)
         route = self.routes.get(env.script)
         call_log.info("start route=%s caller=%s", env.script or "-", mask_phone(env.get("agi_callerid", "")))
         if route is None:

@@ -76,3 +76,19 @@ def category_from_values(code: str, names: Mapping[str, str], keywords: Mapping[
     """A category from plain values (used by the ``models`` adapter and tests)."""
     return MenuCategory(code=code, names=dict(names), services=tuple(services),
                         keywords={k: tuple(v) for k, v in keywords.items()})
+
+
+def with_keywords(catalogue: Catalogue, language: str, phrases: Mapping[str, Sequence[str]]) -> Catalogue:
+    """A copy with extra speech phrases in ``language`` for category or sub-service codes."""
+
+    def extend(keywords: Mapping[str, Sequence[str]], code: str) -> dict[str, Sequence[str]]:
+        merged = dict(keywords)
+        if code in phrases:
+            merged[language] = (*merged.get(language, ()), *phrases[code])
+        return merged
+
+    return Catalogue(tuple(
+        MenuCategory(code=c.code, names=c.names, keywords=extend(c.keywords, c.code),
+                     services=tuple(MenuService(s.code, s.names, extend(s.keywords, s.code))
+                                    for s in c.services))
+        for c in catalogue.categories))

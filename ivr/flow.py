@@ -31,7 +31,7 @@ from ivr.ports import (
 )
 from ivr.prompts import digit_keys
 from ivr.status import StatusQuery
-from ivr.understanding import SpokenChoice, understand
+from ivr.understanding import EMERGENCY_WORDS, SpokenChoice, understand
 
 log = logging.getLogger("hotline.ivr")
 
@@ -71,6 +71,7 @@ class FlowSettings:
     description_seconds: int = 30
     describe_offer_ms: int = 4000
     emergency_category: str = "EMERG"
+    emergency_words: tuple[str, ...] | None = None  # None: the built-in words of the speech language
 
 
 @dataclass
@@ -162,16 +163,20 @@ class IvrFlow:
         return State.SPEECH if self._speech_available() else State.MAIN_MENU
 
     def _speech_available(self) -> bool:
-        return self.settings.speech and self.recognizer is not None
+        return self.settings.speech and self.recognizer is not None and bool(self._grammar())
 
     def _on_speech(self) -> State:
         assert self.recognizer is not None
         self.channel.play(["speech_invite"])
         stream = self.recognizer.start(self._grammar())
-        self.channel.listen(stream, self.settings.speech_seconds)
+        key = self._keyed(self.channel.listen(stream, self.settings.speech_seconds))
+        if key:
+            self._log("speech", key=key)
+            return self._main_menu_key(key)
         heard = stream.result()
         self._c.path.speech.append(heard.text)
-        choice = understand(heard.text, self.catalogue, self.settings.speech_language)
+        choice = understand(heard.text, self.catalogue, self.settings.speech_language,
+                            self.settings.emergency_words)
         self._log("speech", text=repr(heard.text), confidence=f"{heard.confidence:.2f}",
                   choice=_describe(choice))
         sure = heard.confidence >= self.settings.speech_min_confidence
@@ -185,10 +190,10 @@ class IvrFlow:
         return State.CONFIRM
 
     def _grammar(self) -> list[str]:
-        from ivr.understanding import EMERGENCY_WORDS
-
         language = self.settings.speech_language
-        return self.catalogue.phrases(language) + list(EMERGENCY_WORDS.get(language, ()))
+        words = self.settings.emergency_words
+        emergency = EMERGENCY_WORDS.get(language, ()) if words is None else words
+        return self.catalogue.phrases(language) + list(emergency)
 
     def _on_confirm(self) -> State:
         choice = self._c.spoken

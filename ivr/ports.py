@@ -104,8 +104,11 @@ class CallChannel(Protocol):
     def wait_for_digit(self, timeout_ms: int) -> str:
         """Wait for one digit; ``""`` when none came in time."""
 
-    def listen(self, stream: RecognitionStream, max_seconds: float) -> None:
-        """Send the caller's audio to ``stream`` until it reports the end or time is up."""
+    def listen(self, stream: RecognitionStream, max_seconds: float) -> str:
+        """Send the caller's audio to ``stream`` until it reports the end or time is up.
+
+        Returns a DTMF digit the caller pressed instead of speaking, or ``""``.
+        """
 
     def record(self, name: str, max_seconds: int) -> str | None:
         """Record the caller (ends with '#' or silence); a reference to the recording, or None."""

@@ -14,8 +14,10 @@ from hotline.cli import settings_of
 from hotline.config import Settings
 
 if TYPE_CHECKING:
+    from agi_scripts.audiosocket import AudioSocketServer
     from agi_scripts.routes import IvrDependencies
     from agi_scripts.server import FastAgiServer
+    from ivr.ports import Recognizer
 
 DRAIN_SECONDS = 10
 log = logging.getLogger("hotline.agi")
@@ -27,7 +29,32 @@ def configure_logging(level: str) -> None:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
-def build_dependencies(settings: Settings) -> IvrDependencies:
+def build_speech(settings: Settings) -> tuple[Recognizer | None, AudioSocketServer | None]:
+    """The vosk recogniser (model loaded once, here) and the AudioSocket server, when speech is on.
+
+    Speech needs ``vosk_model_path`` or an installed model package of ``speech_language``;
+    without one the IVR runs keypad-only.
+    """
+    if not settings.speech_enabled:
+        return None, None
+    from agi_scripts.audiosocket import AudioSocketServer
+    from ivr.speech.recognizer import SpeechUnavailable, VoskRecognizer, packaged_model_path
+
+    path = settings.vosk_model_path or packaged_model_path(settings.speech_language)
+    if not path:
+        log.info("speech off: no vosk model for language %r (set vosk_model_path)", settings.speech_language)
+        return None, None
+    try:
+        recognizer = VoskRecognizer(path)
+    except SpeechUnavailable as exc:
+        log.warning("speech off: %s", exc)
+        return None, None
+    log.info("speech on: vosk model %s, AudioSocket on %s:%d", path, settings.audiosocket_host,
+             settings.audiosocket_port)
+    return recognizer, AudioSocketServer((settings.audiosocket_host, settings.audiosocket_port))
+
+
+def build_dependencies(settings: Settings, recognizer: Recognizer | None = None) -> IvrDependencies:
     """The ticket store, catalogue and flow settings the routes run with."""
     from agi_scripts.routes import IvrDependencies
     from agi_scripts.store import CachedCatalogue, ModelsTicketSink, load_catalogue
@@ -43,18 +70,22 @@ def build_dependencies(settings: Settings) -> IvrDependencies:
         speech_min_confidence=settings.speech_min_confidence_percent / 100,
     )
     return IvrDependencies(sink=sink, catalogue=CachedCatalogue(lambda: load_catalogue(sessions)),
-                           recognizer=None, flow=flow, language=settings.language, callbacks=sink)
+                           recognizer=recognizer, flow=flow, language=settings.language, callbacks=sink)
 
 
-def build_server(settings: Settings, host: str | None = None, port: int | None = None) -> FastAgiServer:
+def build_server(settings: Settings, host: str | None = None, port: int | None = None,
+                 speech: tuple[Recognizer | None, AudioSocketServer | None] = (None, None)) -> FastAgiServer:
     """The FastAGI server with its routes, built from the settings (nothing starts yet)."""
+    from agi_scripts.audiosocket import listen_over_audiosocket
     from agi_scripts.routes import build_routes
     from agi_scripts.server import FastAgiServer, ServerLimits
 
+    recognizer, audio = speech
     limits = ServerLimits(command_timeout_seconds=float(settings.agi_command_timeout_seconds),
                           max_calls=settings.agi_max_calls)
     address = (host or settings.agi_host, settings.agi_port if port is None else port)
-    return FastAgiServer(address, build_routes(build_dependencies(settings)), limits)
+    return FastAgiServer(address, build_routes(build_dependencies(settings, recognizer if audio else None)),
+                         limits, listen_via=listen_over_audiosocket(audio) if audio else None)
 
 
 def warn_about_missing_prompts(settings: Settings) -> None:
@@ -81,7 +112,11 @@ def agi(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Run the FastAGI server that Asterisk's AGI(agi://...) calls reach."""
     settings = settings_of(ctx)
     configure_logging(settings.agi_log_level)
-    server = build_server(settings, host, port)
+    speech = build_speech(settings)
+    server = build_server(settings, host, port, speech)
+    audio = speech[1]
+    if audio is not None:
+        threading.Thread(target=audio.serve_forever, name="audiosocket", daemon=True).start()
     warn_about_missing_prompts(settings)
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -101,3 +136,6 @@ def agi(ctx: click.Context, host: str | None, port: int | None) -> None:
                         left, DRAIN_SECONDS)
     finally:
         server.server_close()
+        if audio is not None:
+            audio.shutdown()
+            audio.server_close()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import struct
 import time
+import uuid
+import wave
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from agi_scripts.encoding import decode_arguments
 
@@ -52,9 +57,14 @@ class FakeCaller:
     keys: Iterable[str | None] = ()
     hangup_after: int | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    missing_sounds: frozenset[str] = frozenset()
+    speech: Iterable[Path | str] = ()  # per AudioSocket EXEC: a WAV to stream, or a DTMF digit
+    barge: bool = True  # keys may interrupt prompts (else only GET DATA / WAIT FOR DIGIT take them)
 
     def __post_init__(self) -> None:
         self._keys: deque[str | None] = deque(self.keys)
+        self._speech: deque[Path | str] = deque(self.speech)
+        self.audiosocket_frames = 0
 
     def _next_key(self) -> str | None:
         return self._keys.popleft() if self._keys else None
@@ -73,17 +83,51 @@ class FakeCaller:
         if name == "GET DATA":
             key = self._next_key()
             return "200 result= (timeout)" if not key else f"200 result={key}"
+        if name == "CHANNEL STATUS":
+            return "200 result=6"
+        if name in {"STREAM FILE", "GET DATA"} and args[2] in self.missing_sounds:
+            return "200 result=-1 endpos=0"
         if name in {"STREAM FILE", "WAIT FOR"}:
-            key = self._next_key() if self._keys and self._keys[0] and len(self._keys[0]) == 1 else ""
+            barge_in = name == "WAIT FOR" or self.barge
+            upcoming = self._keys[0] if self._keys else None
+            key = self._next_key() if barge_in and upcoming and len(upcoming) == 1 else ""
             if key and name == "STREAM FILE" and key not in args[3]:
                 self._keys.appendleft(key)
                 key = ""
             return f"200 result={ord(key) if key else 0} endpos=8000"
         if name == "RECORD FILE":
             return "200 result=0 (timeout) endpos=16000"
+        if args[0].upper() == "EXEC" and args[1].lower() == "audiosocket":
+            return self._audiosocket(args[2])
         if args[0].upper() == "EXEC":
             return "200 result=0"
         return "510 Invalid or unknown command"
+
+
+    def _audiosocket(self, arguments: str) -> str:
+        """Play Asterisk's AudioSocket application: stream a WAV (or a digit) to the server."""
+        session_id, _, target = arguments.partition(",")
+        host, _, port = target.rpartition(":")
+        item = self._speech.popleft() if self._speech else None
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(struct.pack(">BH", 0x01, 16) + uuid.UUID(session_id).bytes)
+            if isinstance(item, str):
+                sock.sendall(struct.pack(">BH", 0x03, 1) + item.encode())
+            elif item is not None:
+                with wave.open(str(item)) as audio:
+                    pcm = audio.readframes(audio.getnframes())
+                pcm += b"\0" * 16000 * 10  # then silence, as Asterisk keeps sending, until hung up
+                for start in range(0, len(pcm), 320):
+                    try:
+                        sock.sendall(struct.pack(">BH", 0x10, 320) + pcm[start:start + 320].ljust(320, b"\0"))
+                    except OSError:
+                        break  # the server hung up: the utterance has ended
+                    self.audiosocket_frames += 1
+            sock.settimeout(10)
+            with contextlib.suppress(OSError):
+                while sock.recv(3):  # until the server's hangup frame / close
+                    pass
+        return "200 result=0"
 
 
 class FakeAsterisk:

@@ -32,6 +32,13 @@ class Barge:
 
 
 @dataclass(frozen=True)
+class PressWhileListening:
+    """The caller presses a key instead of speaking."""
+
+    key: str
+
+
+@dataclass(frozen=True)
 class Say:
     """The caller speaks; the fake recogniser 'hears' this text at this confidence."""
 
@@ -134,11 +141,14 @@ class FakeChannel:
         item = self._take()
         return "" if item is None else str(item)[:1]
 
-    def listen(self, stream: RecognitionStream, max_seconds: float) -> None:
+    def listen(self, stream: RecognitionStream, max_seconds: float) -> str:
         item = self._take()
         if isinstance(item, Say):
             assert isinstance(stream, FakeStream)
             stream.heard = Recognition(item.text, item.confidence, tuple(item.text.split()))
+        if isinstance(item, PressWhileListening):
+            return item.key
+        return ""
 
     def record(self, name: str, max_seconds: int) -> str | None:
         self._check_hangup()

@@ -7,7 +7,16 @@ import pytest
 from ivr.flow import FlowSettings, IvrFlow
 from ivr.ports import CallerProfile, CallInfo, Outcome, TicketStatus
 from ivr.prompts import all_prompts
-from tests.ivr.fakes import HANGUP, Barge, FakeChannel, FakeRecognizer, FakeSink, Say, small_catalogue
+from tests.ivr.fakes import (
+    HANGUP,
+    Barge,
+    FakeChannel,
+    FakeRecognizer,
+    FakeSink,
+    PressWhileListening,
+    Say,
+    small_catalogue,
+)
 
 CATALOGUE = small_catalogue()
 KEYPAD = FlowSettings(speech=False)
@@ -258,3 +267,10 @@ def test_an_emergency_word_opens_an_emergency_ticket() -> None:
 def test_without_a_recognizer_the_flow_is_keypad_only() -> None:
     _, channel, _ = run(["5", None], settings=SPEECH)
     assert "speech_invite" not in channel.played
+
+
+def test_a_key_pressed_instead_of_speaking_is_a_menu_choice() -> None:
+    script = [PressWhileListening("4"), "1", None]
+    _, channel, sink = run(script, recognizer=FakeRecognizer(), settings=SPEECH)
+    assert only_ticket(sink)[1].service_code == "DRAIN-SEWER"
+    assert "speech_invite" in channel.played and "menu_intro" not in channel.played
