@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "agi": ("hotline.commands.agi", "agi"),
     "prompts": ("hotline.commands.prompts", "prompts"),
     "web": ("hotline.commands.web", "web"),
+    "calls": ("hotline.commands.supervise", "calls"),
 }
 
 
