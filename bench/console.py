@@ -3,8 +3,10 @@
 1. Ranking: the ranked candidate list of a ticket (skill, distance, status, stars/points, load,
    coverage) over the full demo provider set (480 companies, ~2,000 workers), per request p50/p99.
 2. Load: ``hotline web`` runs as its own process (waitress, 16 threads); 50 agent threads each log
-   in and then, like the workspace page, poll the three ticket lists and the screen-pop check every
-   1.5 s, and every few seconds claim a ticket, open it, read its candidates and dispatch it.
+   in and then do what the workspace page does: every 1.5 s one live poll carrying the versions of
+   the parts it shows (state, waiting calls, waiting / my / providers' tickets: 204 when none
+   changed, else the changed parts), the screen-pop post when the poll announces one; and every
+   few seconds claim a ticket, open it, read its candidates, dispatch it and reopen the workspace.
    p95 latency per kind of request and errors (any non-2xx/3xx answer or failed request).
 """
 
@@ -39,6 +41,8 @@ PASSWORD = "bench-password"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 LEASE = re.compile(r'name="lease_token" value="([^"]+)"')
 WORKER = re.compile(r'name="worker_id" value="(\d+)"')
+VERSION = re.compile(r'id="v-(\w+)" name="v_\w+" value="([^"]*)"')
+POLL_SECONDS = 1.5  # the console's POLL_SECONDS default
 
 
 def prepare(url: str, agents: int, tickets_per_agent: int) -> tuple[list[int], dict[str, list[int]]]:
@@ -101,6 +105,7 @@ class Agent(threading.Thread):
         self.timings, self.errors = timings, errors
         self.http = requests.Session()
         self.csrf = ""
+        self.versions: dict[str, str] = {}
 
     def call(self, kind: str, method: str, path: str, **kwargs: object) -> requests.Response | None:
         started = time.perf_counter()
@@ -120,14 +125,29 @@ class Agent(threading.Thread):
         self.csrf = CSRF.search(page).group(1)  # type: ignore[union-attr]
         self.call("login", "POST", "/login", data={"csrf_token": self.csrf, "username": self.username,
                                                   "password": PASSWORD})
-        page = self.http.get(self.base + "/agent", timeout=10).text
-        self.csrf = CSRF.search(page).group(1)  # type: ignore[union-attr]
+        self.open_workspace()
         self.http.headers["X-CSRFToken"] = self.csrf
 
+    def open_workspace(self) -> None:
+        """Load the workspace page as a browser does: its CSRF token and the versions it shows."""
+        page = self.call("workspace", "GET", "/agent")
+        if page is None:
+            return
+        self.csrf = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+        self.versions = dict(VERSION.findall(page.text))
+
     def poll(self) -> None:
-        for path in ("/agent/fragments/waiting", "/agent/fragments/mine", "/agent/fragments/active"):
-            self.call("live list", "GET", path, headers={"HX-Request": "true"})
-        self.call("screen-pop poll", "POST", "/agent/pop")
+        """What the workspace page does every POLL_SECONDS: one live poll with the versions it shows
+        (every part: state, waiting calls, the three ticket lists), and the screen-pop post when
+        the poll announces one."""
+        response = self.call("live poll", "GET", "/agent/live", headers={"HX-Request": "true"},
+                             params={f"v_{name}": value for name, value in self.versions.items()})
+        if response is None:
+            return
+        if response.status_code == 200:
+            self.versions.update(VERSION.findall(response.text))
+        if response.headers.get("HX-Trigger") == "hotline-pop":
+            self.call("screen pop", "POST", "/agent/pop")
 
     def dispatch_one(self) -> None:
         if not self.tickets:
@@ -146,6 +166,7 @@ class Agent(threading.Thread):
             return  # no candidate for this service: nothing to dispatch
         self.call("dispatch", "POST", f"/tickets/{ticket_id}/dispatch",
                   data={"lease_token": found.group(1), "worker_id": worker.group(1)})
+        self.open_workspace()  # the dispatch redirects to the ticket; the agent goes back to the workspace
 
     def run(self) -> None:
         try:
@@ -154,7 +175,7 @@ class Agent(threading.Thread):
             self.errors.append(f"login: {exc}")
             return
         rng = random.Random(self.username)
-        time.sleep(rng.random() * 1.5)
+        time.sleep(rng.random() * POLL_SECONDS)
         cycle = 0
         while time.monotonic() < self.until:
             started = time.monotonic()
@@ -162,7 +183,7 @@ class Agent(threading.Thread):
             cycle += 1
             if cycle % 3 == 0:
                 self.dispatch_one()
-            time.sleep(max(0.0, 1.5 - (time.monotonic() - started)))
+            time.sleep(max(0.0, POLL_SECONDS - (time.monotonic() - started)))
 
 
 def start_web(url: str, data_dir: Path) -> tuple[subprocess.Popen[str], str]:

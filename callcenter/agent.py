@@ -8,9 +8,11 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from callcenter.choices import catalogue_choices
 from callcenter.db import db, read_db
 from callcenter.forms import optional_float, optional_int, text_field
 from callcenter.i18n import gettext as _
+from callcenter.live import PARTS, changed_parts, state_version
 from callcenter.security import CONSOLE_ROLES, allow_roles, station_tree
 from callcenter.telephony import telephony
 from callcenter.workflow import (
@@ -28,7 +30,6 @@ from callcenter.workflow import (
     visible_ticket,
     waiting_tickets,
 )
-from models.catalogue import active_categories
 from models.claims import claim_next_ticket, release_claim, renew_claim
 from models.console import agent_state, has_screen_pop, set_agent_state, take_screen_pop
 from models.entities import Ticket
@@ -54,8 +55,9 @@ def _ticket_url(ticket_id: int) -> str:
 def workspace() -> str:
     """The workspace: waiting calls, new tickets, my tickets, tickets out with providers."""
     state = agent_state(db(), current_user.id)
-    return render_template("agent/workspace.html", state=state, categories=active_categories(db()),
-                           stations=station_tree().communities())
+    return render_template("agent/workspace.html", state=state, categories=catalogue_choices(db()),
+                           stations=station_tree().communities(), parts=PARTS,
+                           state_version=state_version(db(), current_user))
 
 
 @bp.get("/agent/fragments/waiting")
@@ -83,6 +85,24 @@ def queues_fragment() -> str:
                            connected=telephony().connected)
 
 
+@bp.get("/agent/live")
+def live() -> tuple[str, int, dict[str, str]]:
+    """The workspace's one poll: 204 when no part changed, else out-of-band swaps of the changed parts.
+
+    The page sends the version of each part it shows (``v_<part>``); a waiting screen pop is
+    announced with the ``hotline-pop`` event, on which the page posts to ``/agent/pop``.
+    """
+    session = read_db()
+    shown = {part.name: request.args.get(f"v_{part.name}", "") for part in PARTS}
+    changed = changed_parts(session, current_user, shown)
+    headers = {"Cache-Control": "no-store"}
+    if has_screen_pop(session, current_user.id):
+        headers["HX-Trigger"] = "hotline-pop"
+    if not changed and "HX-Trigger" not in headers:
+        return "", 204, headers
+    return render_template("agent/_live.html", changed=changed), 200, headers
+
+
 @bp.post("/agent/pop")
 def screen_pop() -> tuple[str, int, dict[str, str]]:
     """Polled by the workspace: when a queued call was bridged to this agent, open its ticket."""
@@ -105,7 +125,8 @@ def change_state() -> str:
     row = set_agent_state(session, current_user.id, state, reason)
     session.commit()
     message = telephony().apply_agent_state(current_user.seat, row.state, row.reason)
-    return render_template("agent/_state.html", state=row, message=message)
+    return render_template("agent/_state.html", state=row, message=message,
+                           live_version=state_version(session, current_user))
 
 
 @bp.post("/agent/claim-next")
@@ -162,7 +183,7 @@ def _ticket_context(ticket: Ticket) -> dict[str, Any]:
         "ticket": ticket, "lease": lease, "call": origin_call(session, ticket),
         "resident": resident_of(session, ticket), "history": caller_history(session, ticket),
         "targets": manual_targets(ticket) if lease else [], "offers": offers_of(session, ticket),
-        "categories": active_categories(session), "stations": station_tree().communities(),
+        "categories": catalogue_choices(session), "stations": station_tree().communities(),
         "renew_seconds": max(10, min(60, _lease_seconds() // 3)), "popped": request.args.get("pop") == "1",
         "dispatchable": bool(lease) and TicketStatus(ticket.status) in (
             TicketStatus.ACCEPTED, TicketStatus.REOPENED, TicketStatus.ESCALATED),

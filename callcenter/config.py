@@ -16,6 +16,7 @@ DEFAULTS: dict[str, Any] = {
     "CLAIM_LEASE_SECONDS": 300,
     "OFFER_TIMEOUT_SECONDS": 120,
     "POLL_SECONDS": 1.5,  # live fragments (target: a change visible within 2 s)
+    "LIVE_SHARED_SECONDS": 0.25,  # how long one process reuses the version of a list agents share
     "TIMEZONE": "Asia/Shanghai",
     "DEFAULT_LANGUAGE": "zh",
     "PHONE_REGION": "CN",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import case, or_, select
+from sqlalchemy import Select, case, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from callcenter.security import ConsoleUser
@@ -24,7 +24,7 @@ LIST_OPTIONS = (joinedload(Ticket.sub_service), joinedload(Ticket.category))
 PRIORITY_RANK = case({p.value: p.rank for p in Priority}, value=Ticket.priority, else_=0)
 
 
-def scoped(stmt, user: ConsoleUser):  # type: ignore[no-untyped-def]
+def scoped(stmt: Select[tuple[Ticket]], user: ConsoleUser) -> Select[tuple[Ticket]]:
     """Limit a ticket query to the user's stations (city level: everything)."""
     if user.scope is None:
         return stmt
@@ -39,29 +39,41 @@ def visible_ticket(session: Session, ticket_id: int, user: ConsoleUser, *, for_u
     return ticket
 
 
+def waiting_query(user: ConsoleUser, now: dt.datetime, limit: int = 50) -> Select[tuple[Ticket]]:
+    """New and returned tickets nobody holds a live claim on, most urgent and oldest first."""
+    stmt = (select(Ticket).where(Ticket.status.in_(WAITING_STATUSES),
+                                 or_(Ticket.claim_holder_id.is_(None), Ticket.claim_expires_at <= now))
+            .order_by(PRIORITY_RANK.desc(), Ticket.created_at, Ticket.id).limit(limit))
+    return scoped(stmt, user)
+
+
 def waiting_tickets(session: Session, user: ConsoleUser, *, now: dt.datetime | None = None,
                     limit: int = 50) -> list[Ticket]:
     """New and returned tickets nobody holds a live claim on, most urgent and oldest first."""
-    now = now or utcnow()
-    stmt = (select(Ticket).where(Ticket.status.in_(WAITING_STATUSES),
-                                 or_(Ticket.claim_holder_id.is_(None), Ticket.claim_expires_at <= now))
-            .order_by(PRIORITY_RANK.desc(), Ticket.created_at).limit(limit).options(*LIST_OPTIONS))
-    return list(session.scalars(scoped(stmt, user)))
+    return list(session.scalars(waiting_query(user, now or utcnow(), limit).options(*LIST_OPTIONS)))
+
+
+def my_query(user: ConsoleUser, now: dt.datetime) -> Select[tuple[Ticket]]:
+    """The tickets the user holds a live claim on, the soonest to expire first."""
+    return (select(Ticket).where(Ticket.claim_holder_id == user.id, Ticket.claim_expires_at > now)
+            .order_by(Ticket.claim_expires_at, Ticket.id))
 
 
 def my_tickets(session: Session, user: ConsoleUser, *, now: dt.datetime | None = None) -> list[Ticket]:
     """The tickets the user holds a live claim on."""
-    now = now or utcnow()
-    stmt = (select(Ticket).where(Ticket.claim_holder_id == user.id, Ticket.claim_expires_at > now)
-            .order_by(Ticket.claim_expires_at).options(*LIST_OPTIONS))
-    return list(session.scalars(stmt))
+    return list(session.scalars(my_query(user, now or utcnow()).options(*LIST_OPTIONS)))
+
+
+def active_query(user: ConsoleUser, limit: int = 30) -> Select[tuple[Ticket]]:
+    """Tickets out with providers (offered, accepted, in service), newest change first."""
+    stmt = (select(Ticket).where(Ticket.status.in_(ACTIVE_STATUSES))
+            .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit))
+    return scoped(stmt, user)
 
 
 def active_tickets(session: Session, user: ConsoleUser, limit: int = 30) -> list[Ticket]:
     """Tickets out with providers (offered, accepted, in service), newest change first."""
-    stmt = (select(Ticket).where(Ticket.status.in_(ACTIVE_STATUSES))
-            .order_by(Ticket.updated_at.desc()).limit(limit).options(*LIST_OPTIONS))
-    return list(session.scalars(scoped(stmt, user)))
+    return list(session.scalars(active_query(user, limit).options(*LIST_OPTIONS)))
 
 
 def live_lease(ticket: Ticket, user: ConsoleUser, now: dt.datetime | None = None) -> Lease | None:

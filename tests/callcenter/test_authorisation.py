@@ -32,7 +32,7 @@ ROUTES: dict[str, tuple[set[str], str | None]] = {
     "auth.healthz": (set(), None), "auth.logout": (EVERYONE, None), "auth.index": (EVERYONE, None),
     "agent.workspace": (CONSOLE, None), "agent.waiting_fragment": (CONSOLE, None),
     "agent.mine_fragment": (CONSOLE, None), "agent.active_fragment": (CONSOLE, None),
-    "agent.queues_fragment": (CONSOLE, None), "agent.screen_pop": (CONSOLE, None),
+    "agent.queues_fragment": (CONSOLE, None), "agent.live": (CONSOLE, None), "agent.screen_pop": (CONSOLE, None),
     "agent.change_state": (CONSOLE, None), "agent.claim_next": (CONSOLE, None), "agent.new_ticket": (CONSOLE, None),
     "agent.ticket": (CONSOLE, "ticket"), "agent.timeline": (CONSOLE, "ticket"), "agent.claim": (CONSOLE, "ticket"),
     "agent.renew": (CONSOLE, "ticket"), "agent.release": (CONSOLE, "ticket"), "agent.edit": (CONSOLE, "ticket"),
