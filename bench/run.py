@@ -9,6 +9,7 @@ from bench.common import write_section
 
 BENCHMARKS = {
     "claims": "bench.claims",
+    "calllog": "bench.calllog",
     "calls": "bench.calls",
     "console": "bench.console",
 }

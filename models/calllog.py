@@ -249,11 +249,7 @@ def _row(values: Any) -> CallRow:
     return CallRow(*values[:11], str(values[11]), *values[12:])
 
 
-def search_calls(session: Session, filters: CallFilters, *, sort: Sort = DEFAULT_SORT, cursor: str | None = None,
-                 limit: int = 50) -> CallPage:
-    """One page of the call log after ``cursor``."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValidationError(f"limit: between 1 and {MAX_PAGE}")
+def _page(session: Session, filters: CallFilters, sort: Sort, cursor: str | None, limit: int) -> CallPage:
     stmt = call_log_query(filters, sort)
     if cursor:
         stmt = stmt.where(_after(sort, *decode_cursor(sort, cursor)))
@@ -269,14 +265,33 @@ def search_calls(session: Session, filters: CallFilters, *, sort: Sort = DEFAULT
     return CallPage(rows, next_cursor, sort)
 
 
+def search_calls(session: Session, filters: CallFilters, *, sort: Sort = DEFAULT_SORT, cursor: str | None = None,
+                 limit: int = 50) -> CallPage:
+    """One page of the call log after ``cursor``."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError(f"limit: between 1 and {MAX_PAGE}")
+    return _page(session, filters, sort, cursor, limit)
+
+
 def iter_calls(session: Session, filters: CallFilters, *, sort: Sort = DEFAULT_SORT, batch: int = 2000,
                limit: int | None = None) -> Iterator[CallRow]:
-    """Every matching call, streamed from the database in batches (constant memory, for exports)."""
-    stmt = call_log_query(filters, sort)
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    for values in session.execute(stmt.execution_options(yield_per=batch, stream_results=True)):
-        yield _row(values)
+    """Every matching call in keyset batches of ``batch`` rows (constant memory, for exports).
+
+    No transaction stays open between batches (the session is rolled back after each one): a long
+    export never holds SQLite's lock (this project begins every SQLite transaction IMMEDIATE) nor a
+    PostgreSQL snapshot for minutes.  The keyset makes the batches seamless: no call twice or missed.
+    """
+    cursor: str | None = None
+    sent = 0
+    while limit is None or sent < limit:
+        size = batch if limit is None else min(batch, limit - sent)
+        page = _page(session, filters, sort, cursor, size)
+        session.rollback()
+        yield from page.rows
+        sent += len(page.rows)
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
 
 
 # --- detail ---------------------------------------------------------------------------------------

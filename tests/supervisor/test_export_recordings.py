@@ -117,3 +117,16 @@ def test_another_stations_recording_is_refused(as_user, call_set: CallSet, db: D
     assert browser.get(f"/supervisor/calls/{call_set.ids['ld1']}/recording").status_code == 200
     with db.sessions() as session:
         assert audit_entries(session, action="recording", target_id=call_set.ids["dh1"]) == []
+
+
+def test_export_batches_are_seamless_and_hold_no_transaction(call_set: CallSet, db: Database) -> None:
+    from models.calllog import CallFilters, iter_calls, parse_sort
+
+    with db.sessions() as session:
+        for sort in ("-started", "wait"):
+            rows = iter_calls(session, CallFilters(), sort=parse_sort(sort), batch=2)
+            first = next(rows)
+            assert not session.in_transaction()  # between batches nothing is held
+            ids = [first.id, *(r.id for r in rows)]
+            assert sorted(ids) == sorted(call_set.ids.values()) and len(ids) == len(set(ids))
+        assert len(list(iter_calls(session, CallFilters(), batch=4, limit=5))) == 5
