@@ -7,6 +7,8 @@
    the parts it shows (state, waiting calls, waiting / my / providers' tickets: 204 when none
    changed, else the changed parts), the screen-pop post when the poll announces one; and every
    few seconds claim a ticket, open it, read its candidates, dispatch it and reopen the workspace.
+   The agents log in first (timed as "login": password hashing, 50 at once); the measured shift
+   starts when all of them are in.
    p95 latency per kind of request and errors (any non-2xx/3xx answer or failed request).
 """
 
@@ -98,10 +100,11 @@ def bench_ranking(url: str, requests_count: int = 400) -> tuple[float, float, in
 class Agent(threading.Thread):
     """One simulated agent: live-list polling and claim → open → candidates → dispatch."""
 
-    def __init__(self, base: str, username: str, tickets: list[int], until: float,
+    def __init__(self, base: str, username: str, tickets: list[int], seconds: float, start: threading.Barrier,
                  timings: dict[str, list[float]], errors: list[str]) -> None:
         super().__init__(daemon=True)
-        self.base, self.username, self.tickets, self.until = base, username, tickets, until
+        self.base, self.username, self.tickets = base, username, tickets
+        self.seconds, self.start_together = seconds, start
         self.timings, self.errors = timings, errors
         self.http = requests.Session()
         self.csrf = ""
@@ -125,12 +128,12 @@ class Agent(threading.Thread):
         self.csrf = CSRF.search(page).group(1)  # type: ignore[union-attr]
         self.call("login", "POST", "/login", data={"csrf_token": self.csrf, "username": self.username,
                                                   "password": PASSWORD})
-        self.open_workspace()
+        self.open_workspace("login")
         self.http.headers["X-CSRFToken"] = self.csrf
 
-    def open_workspace(self) -> None:
+    def open_workspace(self, kind: str = "workspace") -> None:
         """Load the workspace page as a browser does: its CSRF token and the versions it shows."""
-        page = self.call("workspace", "GET", "/agent")
+        page = self.call(kind, "GET", "/agent")
         if page is None:
             return
         self.csrf = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
@@ -173,11 +176,17 @@ class Agent(threading.Thread):
             self.login()
         except Exception as exc:  # counted as an error
             self.errors.append(f"login: {exc}")
+            self.start_together.abort()
             return
+        try:
+            self.start_together.wait(timeout=120)  # the shift starts when everyone is logged in
+        except threading.BrokenBarrierError:
+            return
+        until = time.monotonic() + self.seconds
         rng = random.Random(self.username)
         time.sleep(rng.random() * POLL_SECONDS)
         cycle = 0
-        while time.monotonic() < self.until:
+        while time.monotonic() < until:
             started = time.monotonic()
             self.poll()
             cycle += 1
@@ -205,8 +214,8 @@ def bench_load(url: str, tickets: dict[str, list[int]], seconds: float) -> tuple
         try:
             timings: dict[str, list[float]] = defaultdict(list)
             errors: list[str] = []
-            until = time.monotonic() + seconds
-            agents = [Agent(base, name, list(ids), until, timings, errors) for name, ids in tickets.items()]
+            start = threading.Barrier(len(tickets))
+            agents = [Agent(base, name, list(ids), seconds, start, timings, errors) for name, ids in tickets.items()]
             for agent in agents:
                 agent.start()
             for agent in agents:

@@ -44,6 +44,8 @@ CDR_COLUMNS = ("start", "answer", "end", "clid", "src", "dst", "dcontext", "chan
                "disposition", "duration", "billsec", "amaflags", "accountcode", "uniqueid", "linkedid",
                "userfield", "peeraccount", "sequence")
 INBOUND_CONTEXTS = frozenset({"from-carrier"})
+# Contexts only a 96345 call reaches after the IVR (a CDR row's dcontext is the last context run).
+AFTER_IVR_CONTEXTS = frozenset({"hotline-route", "hotline-queues", "hotline-hangup"})
 MAX_WAIT = 86400
 
 
@@ -53,6 +55,7 @@ class RecorderConfig:
 
     queue_prefix: str = "hotline-"  # app_queue name = prefix + our queue name
     inbound_contexts: frozenset[str] = INBOUND_CONTEXTS
+    after_ivr_contexts: frozenset[str] = AFTER_IVR_CONTEXTS
     region: str = "CN"
 
 
@@ -126,7 +129,12 @@ class CallRecorder:
         self.applied = 0
 
     def handle(self, message: Message) -> None:
-        """Apply one event (unknown events and other channels' events are ignored)."""
+        """Apply one event (unknown events and other channels' events are ignored).
+
+        Channel variables reach us as ``VarSet`` events (AMI ``dialplan`` class) or, with
+        manager.conf ``channelvars = HOTLINE_DEGRADED,HOTLINE_MESSAGE``, on every channel event.
+        """
+        self._note_channel_variables(message)
         handler = self._HANDLERS.get(message.get("Event", ""))
         if handler is None:
             return
@@ -138,6 +146,15 @@ class CallRecorder:
                 log.warning("skipped %s event: %s", message.get("Event"), exc.message)
 
     # -- helpers --------------------------------------------------------------------------------
+    def _note_channel_variables(self, message: Message) -> None:
+        uniqueid = message.get("Uniqueid", "")
+        if not uniqueid:
+            return
+        if message.get("var:HOTLINE_DEGRADED") == "1":
+            self._flags[uniqueid].degraded = True
+        if message.get("var:HOTLINE_MESSAGE"):
+            self._flags[uniqueid].message = True
+
     def _caller_call(self, session: Session, message: Message, *, create: bool) -> Call | None:
         uniqueid, linkedid = message.get("Uniqueid", ""), message.get("Linkedid") or message.get("Uniqueid", "")
         if not uniqueid or uniqueid != linkedid:
@@ -289,6 +306,17 @@ def _apply_queue_story(session: Session, call: Call, entries: list[QueueLogEntry
     return flags
 
 
+def is_hotline_call(row: dict[str, str], story: dict[str, list[QueueLogEntry]], config: RecorderConfig) -> bool:
+    """An inbound 96345 call's own leg: its queue_log has the ``DID`` line the dialplan writes on
+    arrival, or its last context is one only such calls reach.  Agent legs, simulator or outbound
+    legs and calls to other numbers are not."""
+    uniqueid = row.get("uniqueid", "")
+    if not uniqueid or uniqueid != row.get("linkedid"):
+        return False
+    arrived = any(entry.event == "DID" for entry in story.get(uniqueid, ()))
+    return arrived or row.get("dcontext") in config.after_ivr_contexts
+
+
 def reconcile(session: Session, cdr_rows: list[dict[str, str]], queue_log: list[QueueLogEntry], *,
               config: RecorderConfig | None = None, cdr_zone: dt.tzinfo = dt.UTC) -> ReconcileReport:
     """Make every inbound call of the CDR exactly one finished record (the caller commits)."""
@@ -298,9 +326,9 @@ def reconcile(session: Session, cdr_rows: list[dict[str, str]], queue_log: list[
         story[entry.callid].append(entry)
     report = ReconcileReport()
     for row in cdr_rows:
-        uniqueid, linkedid = row.get("uniqueid", ""), row.get("linkedid", "")
-        if row.get("dcontext") not in config.inbound_contexts or not uniqueid or uniqueid != linkedid:
+        if not is_hotline_call(row, story, config):
             continue
+        uniqueid = row["uniqueid"]
         report.seen += 1
         try:
             _reconcile_one(session, row, story.get(uniqueid, []), config, cdr_zone, report)

@@ -4,19 +4,29 @@ On SQLite the shared engine starts every transaction with ``BEGIN IMMEDIATE`` (t
 which serialises even read-only requests; the console's GET requests (the live lists polled by
 every open page) therefore use a second engine on the same file whose transactions are plain
 deferred ``BEGIN``: under WAL they read concurrently with each other and with the one writer.
+
+SQLite has one writer at a time, and a writer that finds the lock taken sleeps in SQLite's busy
+handler in growing steps (up to 100 ms each), so under load writes waited seconds for a lock that
+was free most of that time.  The write transactions of this process therefore queue for a
+process-wide lock before their ``BEGIN IMMEDIATE`` and are woken in turn when the holder commits
+or rolls back (other processes still meet SQLite's busy handler).
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import Any
 
 from flask import Flask, current_app, g, request
-from sqlalchemy import create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import make_engine, make_session_factory
 
 EXTENSION = "hotline_sessions"
+WRITE_LOCK_WAIT_SECONDS = 10.0  # as long as SQLite's busy timeout; then SQLite's own waiting applies
+_serialised: weakref.WeakSet[Engine] = weakref.WeakSet()
 READ_EXTENSION = "hotline_read_sessions"
 
 
@@ -30,6 +40,26 @@ def _sqlite_reader_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _deferred_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN")
+
+
+def serialise_sqlite_writers(engine: Engine) -> None:
+    """Make the write transactions on ``engine`` (SQLite) queue for one lock in this process."""
+    if engine.dialect.name != "sqlite" or engine in _serialised:
+        return
+    lock = threading.Lock()
+
+    def take(conn: Connection) -> None:
+        if lock.acquire(timeout=WRITE_LOCK_WAIT_SECONDS):
+            conn.info["hotline_write_lock"] = True
+
+    def give_back(conn: Connection) -> None:
+        if conn.info.pop("hotline_write_lock", False):
+            lock.release()
+
+    event.listen(engine, "begin", take, insert=True)  # before the BEGIN IMMEDIATE listener
+    event.listen(engine, "commit", give_back)
+    event.listen(engine, "rollback", give_back)
+    _serialised.add(engine)
 
 
 def read_sessions_for(factory: sessionmaker[Session]) -> sessionmaker[Session]:
@@ -48,6 +78,9 @@ def init_db(app: Flask) -> None:
     factory = app.config.get("SESSION_FACTORY")
     if factory is None:
         factory = make_session_factory(make_engine(app.config["DATABASE_URL"]))
+    bind = factory.kw.get("bind")
+    if isinstance(bind, Engine):
+        serialise_sqlite_writers(bind)
     app.extensions[EXTENSION] = factory
     app.extensions[READ_EXTENSION] = read_sessions_for(factory)
     app.teardown_appcontext(_close_session)

@@ -47,11 +47,15 @@ class BuildReport:
         return len(self.files)
 
 
-def prompt_path(out_dir: Path, language: str, key: str) -> Path:
-    """Where the sound of one prompt lives."""
+LanguageDir = Callable[[str], Path]
+
+
+def prompt_path(out_dir: Path, language: str, key: str, language_dir: LanguageDir | None = None) -> Path:
+    """Where the sound of one prompt lives (``language_dir`` maps a language to its folder)."""
     if not _KEY.match(key):
         raise PromptBuildError(f"prompt key {key!r} is not a safe file name")
-    return out_dir / language / SOUND_FOLDER / f"{key}.wav"
+    folder = language_dir(language) if language_dir else out_dir / language
+    return folder / SOUND_FOLDER / f"{key}.wav"
 
 
 def check_texts(texts: Mapping[str, Mapping[str, str]], languages: Iterable[str]) -> None:
@@ -75,7 +79,8 @@ def cache_key(engine_id: str, language: str, text: str) -> str:
 
 def build_prompts(texts: Mapping[str, Mapping[str, str]], languages: Iterable[str], out_dir: Path,
                   cache_dir: Path, synthesizer: Synthesizer, recorded_dir: Path | None = None,
-                  progress: Progress | None = None, engine_id: str = "") -> BuildReport:
+                  progress: Progress | None = None, engine_id: str = "",
+                  language_dir: LanguageDir | None = None) -> BuildReport:
     """Render (or reuse) every prompt into ``out_dir``; see the module docstring."""
     languages = list(languages)
     check_texts(texts, languages)
@@ -85,7 +90,7 @@ def build_prompts(texts: Mapping[str, Mapping[str, str]], languages: Iterable[st
     cache_dir.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     for done, (language, key) in enumerate(jobs, start=1):
-        target = prompt_path(out_dir, language, key)
+        target = prompt_path(out_dir, language, key, language_dir)
         recorded = recorded_dir / language / f"{key}.wav" if recorded_dir else None
         if recorded is not None and recorded.is_file():
             if not is_telephone_wav(recorded):
@@ -124,7 +129,8 @@ def _place(source: Path, target: Path) -> bool:
     return True
 
 
-def missing_prompt_files(out_dir: Path, keys: Iterable[str], languages: Iterable[str]) -> list[str]:
+def missing_prompt_files(out_dir: Path, keys: Iterable[str], languages: Iterable[str],
+                         language_dir: LanguageDir | None = None) -> list[str]:
     """Prompts that have no sound file (checked when the FastAGI server starts)."""
     return [f"{language}/{key}" for language in languages for key in keys
-            if not prompt_path(out_dir, language, key).is_file()]
+            if not prompt_path(out_dir, language, key, language_dir).is_file()]

@@ -90,12 +90,13 @@ def build_server(settings: Settings, host: str | None = None, port: int | None =
 
 def warn_about_missing_prompts(settings: Settings) -> None:
     """Say so at start-up when prompt files are missing (a call would hear silence)."""
-    from hotline.commands.prompts import prompts_dir
+    from hotline.commands.prompts import language_dir, prompts_dir
     from ivr.prompt_build import missing_prompt_files
     from ivr.prompts import FIXED
 
     try:
-        missing = missing_prompt_files(prompts_dir(settings), FIXED, [settings.language])
+        missing = missing_prompt_files(prompts_dir(settings), FIXED, [settings.language],
+                                       language_dir(settings))
     except Exception as exc:
         log.warning("could not check the prompt files: %s", exc)
         return

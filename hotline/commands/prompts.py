@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
 
 import click
 
@@ -18,6 +20,42 @@ def prompts_dir(settings: Settings) -> Path:
 
     layout = layout_for(settings)
     return layout.host(layout.data_dir / "sounds")
+
+
+def resolve_in_root(root: Path, inner: PurePosixPath, hops: int = 20) -> Path:
+    """The host path of ``inner`` inside a chroot, following the root's own symlinks.
+
+    Debian's Asterisk links ``sounds/en`` to ``/etc/alternatives/...``: an absolute link that
+    means the root's ``/etc``, not the host's.
+    """
+    parts = list(inner.parts[1:]) if inner.is_absolute() else list(inner.parts)
+    current = root
+    while parts:
+        candidate = current / parts.pop(0)
+        if candidate.is_symlink():
+            hops -= 1
+            if hops < 0:
+                raise click.ClickException(f"too many symlinks below {root}")
+            link = PurePosixPath(os.readlink(candidate))
+            rest = [*link.parts[1:], *parts] if link.is_absolute() else [*link.parts, *parts]
+            base = root if link.is_absolute() else current
+            return resolve_in_root(base, PurePosixPath(*rest), hops) if rest else base
+        current = candidate
+    return current
+
+
+def language_dir(settings: Settings) -> Callable[[str], Path]:
+    """Each language's sounds folder as the host sees it (through the sandbox's symlinks)."""
+    if path_is_set(settings.prompts_dir):
+        return lambda language: settings.prompts_dir / language
+    from hotline.sandbox.layout import layout_for
+
+    layout = layout_for(settings)
+    sounds = layout.data_dir / "sounds"
+    if layout.root is None:
+        return lambda language: Path(sounds) / language
+    root = layout.root
+    return lambda language: resolve_in_root(root, sounds / language)
 
 
 def cache_dir(settings: Settings) -> Path:
@@ -61,7 +99,7 @@ def prompts() -> None:
 @click.option("--language", "languages", multiple=True, default=("zh", "en"), show_default=True,
               type=click.Choice(["zh", "en"]), help="Languages to build.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Sounds folder (default: prompts_dir, or the Asterisk sandbox's sounds folder).")
+              help="Sounds folder with one folder per language (default: prompts_dir, or Asterisk's).")
 @click.pass_context
 def build(ctx: click.Context, languages: tuple[str, ...], out: Path | None) -> None:
     """Render every prompt (cached by content; human recordings of the same name win)."""
@@ -80,7 +118,8 @@ def build(ctx: click.Context, languages: tuple[str, ...], out: Path | None) -> N
 
         try:
             report = build_prompts(texts, languages, target, cache_dir(settings), Pyttsx3Synthesizer(),
-                                   recorded_dir(settings), progress)
+                                   recorded_dir(settings), progress,
+                                   language_dir=None if out else language_dir(settings))
         except (PromptBuildError, RenderError) as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"{report.total} prompt files: {report.rendered} rendered, {report.cached} from cache, "

@@ -7,6 +7,7 @@ fails the test, so a new route cannot ship without a decision.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -21,12 +22,13 @@ from tests.plugins.db import Database
 
 CONSOLE = {"agent01", "ld-agent", "supervisor", "ld-supervisor", "admin"}
 PROVIDER = {"worker00001"}
+SUPERVISORS = {"supervisor", "ld-supervisor", "admin"}
 EVERYONE = CONSOLE | PROVIDER
 ACCOUNTS = sorted(EVERYONE)
 # Accounts whose station does not cover the "PH-side" ticket (a Danghu community).
 TOWN_LEVEL = {"ld-agent", "ld-supervisor"}
 
-# endpoint -> (who may use it, kind of object in the URL: None / "ticket" / "offer" / "job")
+# endpoint -> (who may use it, kind of object in the URL: None / "ticket" / "offer" / "job" / "call")
 ROUTES: dict[str, tuple[set[str], str | None]] = {
     "auth.login": (set(), None), "auth.login_submit": (set(), None), "auth.language": (set(), None),
     "auth.healthz": (set(), None), "auth.logout": (EVERYONE, None), "auth.index": (EVERYONE, None),
@@ -45,17 +47,26 @@ ROUTES: dict[str, tuple[set[str], str | None]] = {
     "provider.status": (PROVIDER, None), "provider.position": (PROVIDER, None),
     "api.me": (EVERYONE, None), "api.map_stations": (EVERYONE, None), "api.map_workers": (CONSOLE, None),
     "api.ticket": (CONSOLE, "ticket"), "api.queues": (CONSOLE, None),
+    "supervisor.call_log": (SUPERVISORS, None), "supervisor.call_page": (SUPERVISORS, "call"),
+    "supervisor.recording": (SUPERVISORS, "call"), "supervisor.export_csv": (SUPERVISORS, None),
+    "supervisor.export_xlsx": (SUPERVISORS, None), "supervisor.wallboard_page": (SUPERVISORS, None),
+    "supervisor.wallboard_data": (SUPERVISORS, None), "supervisor.bigscreen_page": (SUPERVISORS, None),
+    "supervisor.bigscreen_data": (SUPERVISORS, None), "supervisor.reports_page": (SUPERVISORS, None),
+    "supervisor.report_chunk": (SUPERVISORS, None), "supervisor.report_download": (SUPERVISORS, None),
 }
 PUBLIC = {"auth.login", "auth.login_submit", "auth.language", "auth.healthz"}
 
 
 class World:
-    """Two tickets (Danghu and Lindai) and two offers (for worker00001 and for another worker)."""
+    """Two tickets (Danghu and Lindai), a recorded call for each, and two offers (for worker00001
+    and for another worker)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, recordings: Path) -> None:
         make = ticket_maker(database)
         self.dh_ticket = make("DH-JSHT", "APPL-TV", description="danghu")
         self.ld_ticket = make("LD-XJD", "APPL-TV", description="lindai")
+        self.dh_call = self._call(database, recordings, "dh", self.dh_ticket)
+        self.ld_call = self._call(database, recordings, "ld", self.ld_ticket)
         with database.sessions.begin() as session:
             own_worker = session.scalars(select(User.worker_id).where(User.username == "worker00001")).one()
             other_worker = session.scalars(select(User.worker_id).where(User.username == "worker00002")).one()
@@ -66,6 +77,19 @@ class World:
             from models.dispatch import accept_offer
 
             accept_offer(session, self._offer(session, self.own_job, own_worker), own_worker)
+
+    @staticmethod
+    def _call(database: Database, recordings: Path, label: str, ticket_id: int) -> int:
+        from models.calls import record_call_start
+
+        name = f"1772000001.{label}.wav"
+        (recordings / name).write_bytes(b"RIFF" + b"\0" * 64)
+        with database.sessions.begin() as session:
+            call = record_call_start(session, uniqueid=f"1772000001.{label}", caller_number="13800000001",
+                                     caller_name=None, dialed="96345", now=utcnow())
+            call.ticket_id, call.recording = ticket_id, name
+            session.flush()
+            return call.id
 
     @staticmethod
     def _offer(session, ticket_id: int, worker_id: int) -> int:  # type: ignore[no-untyped-def]
@@ -93,13 +117,18 @@ def matrix_db(sqlite_template, tmp_path_factory):  # type: ignore[no-untyped-def
 
 
 @pytest.fixture(scope="module")
-def world(matrix_db: Database) -> World:
-    return World(matrix_db)
+def matrix_recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("matrix-recordings")
 
 
 @pytest.fixture(scope="module")
-def matrix_app(matrix_db: Database) -> Flask:
-    return make_app(matrix_db, LOGIN_LIMIT_PER_ADDRESS=1000)
+def world(matrix_db: Database, matrix_recordings: Path) -> World:
+    return World(matrix_db, matrix_recordings)
+
+
+@pytest.fixture(scope="module")
+def matrix_app(matrix_db: Database, matrix_recordings: Path) -> Flask:
+    return make_app(matrix_db, LOGIN_LIMIT_PER_ADDRESS=1000, RECORDINGS_DIR=str(matrix_recordings))
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +152,8 @@ def _urls(app: Flask, endpoint: str, kind: str | None, world: World, own: bool) 
         values["ticket_id"] = world.own_job if own else world.ld_ticket
     elif kind == "offer":
         values["offer_id"] = world.own_offer if own else world.other_offer
+    elif kind == "call":
+        values["call_id"] = world.dh_call if own else world.ld_call
     with app.test_request_context():
         url = url_for(endpoint, **values)
     return [(method, url) for method in sorted((rule.methods or set()) & {"GET", "POST"})]
@@ -150,7 +181,7 @@ def test_matrix(endpoint: str, matrix_app: Flask, browsers: dict[str, Browser], 
                 where = (endpoint, name, method, url, status)
                 if name not in allowed:
                     assert status == 403, where
-                elif kind == "ticket" and own and name in TOWN_LEVEL:
+                elif kind in ("ticket", "call") and own and name in TOWN_LEVEL:
                     # Danghu's ticket is outside Lindai's stations; the city sees both.
                     assert status == 404, where
                 elif kind in ("offer", "job") and not own:

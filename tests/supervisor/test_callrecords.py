@@ -120,6 +120,7 @@ def _asterisk_records(uids: dict[str, str]) -> tuple[list[str], list[str]]:
                      "ivr": "ivr:abandoned", "degraded": "degraded", "message": "callback-message",
                      "status": "ivr:status"}[kind]
         cdr.append(_cdr_line(uid, "2026-02-25 06:13:20", "2026-02-25 06:16:40", "13800000005", userfield))
+        qlog.append(f"{T0:.0f}|{uid}|NONE|NONE|DID|96345")
         if kind in ("answered", "degraded"):
             qlog += [f"{T0 + 30:.0f}|{uid}|hotline-general|NONE|ENTERQUEUE||13800000005|1",
                      f"{T0 + 42:.0f}|{uid}|hotline-general|PJSIP/agent03|CONNECT|12|{uid}9|2"]
@@ -130,7 +131,8 @@ def _asterisk_records(uids: dict[str, str]) -> tuple[list[str], list[str]]:
             qlog += [f"{T0 + 30:.0f}|{uid}|hotline-general|NONE|ENTERQUEUE||13800000005|1",
                      f"{T0 + 330:.0f}|{uid}|hotline-general|NONE|EXITWITHTIMEOUT|1|1|300",
                      f"{T0 + 400:.0f}|{uid}|hotline-general|NONE|CALLBACKMSG|msg-{uid}.wav|"]
-    # an agent leg and an outbound call are not inbound calls
+    # an agent leg and a call to another number are not hotline calls
+    cdr.append(_cdr_line("8.8", "2026-02-25 06:13:20", "2026-02-25 06:13:21", "13800000005", ""))
     cdr.append(_cdr_line("9.9", "2026-02-25 06:13:20", "2026-02-25 06:16:40", "agent03", "").replace(
         '"9.9","9.9"', '"9.9","3.1"'))
     return cdr, qlog
