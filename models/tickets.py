@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from models.base import is_postgresql, utcnow
 from models.calls import call_by_uniqueid, record_call_start
 from models.catalogue import category_by_code, sub_service_by_code
-from models.entities import Call, Ticket, TicketCounter, TicketEvent
+from models.entities import Call, Station, Ticket, TicketCounter, TicketEvent
 from models.enums import CallOutcome, Channel, EventKind, Priority, TicketStatus
 from models.errors import NotFound, TransitionRefused, ValidationError
 from models.lifecycle import can_transition
@@ -243,7 +243,7 @@ def edit_ticket(session: Session, ticket: Ticket, changes: dict[str, Any], *, ac
         lat, lon = _checked_position(changes.get("lat", ticket.lat), changes.get("lon", ticket.lon))
         new_values.update(lat=lat, lon=lon)
     if "station_id" in changes:
-        new_values["station_id"] = changes["station_id"]
+        new_values["station_id"] = _existing_station_id(session, changes["station_id"])
     if "priority" in changes:
         try:
             new_values["priority"] = Priority(changes["priority"])
@@ -257,6 +257,17 @@ def edit_ticket(session: Session, ticket: Ticket, changes: dict[str, Any], *, ac
         append_event(session, ticket, EventKind.EDIT, actor, now=now, detail={"changes": diff})
         session.flush()
     return diff
+
+
+def _existing_station_id(session: Session, value: Any) -> int | None:
+    """A station id that exists (or None to clear it); anything else is refused clearly."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"station {value!r} is not a station id")
+    if session.get(Station, value) is None:
+        raise ValidationError(f"station {value} does not exist")
+    return value
 
 
 def _plain(value: Any) -> Any:

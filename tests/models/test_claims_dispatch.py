@@ -111,6 +111,35 @@ def test_simultaneous_claims_have_exactly_one_winner(db: Database) -> None:
     assert sorted(t for t, _ in wins) == sorted(ticket_ids)  # one winner per ticket, no double claim
 
 
+def test_simultaneous_claim_next_hands_each_ticket_to_one_agent(db: Database) -> None:
+    agents = _agents(db)
+    ticket_ids = {_ticket(db) for _ in range(3 * len(agents))}
+    barrier = threading.Barrier(len(agents))
+    won: list[tuple[int, int]] = []
+    lock = threading.Lock()
+
+    def take_work(agent: int) -> None:
+        barrier.wait()
+        for _ in range(6):
+            with db.sessions.begin() as s:
+                lease = claim_next_ticket(s, agent, lease_seconds=LEASE)
+            if lease is not None:
+                with lock:
+                    won.append((lease.ticket_id, agent))
+
+    threads = [threading.Thread(target=take_work, args=(a,)) for a in agents]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    taken = [ticket for ticket, _ in won]
+    assert len(taken) == len(set(taken)), "a ticket was handed to two agents"
+    assert set(taken) <= ticket_ids and len(taken) > len(agents)
+    with db.session() as s:
+        holders = dict(s.execute(select(Ticket.id, Ticket.claim_holder_id).where(Ticket.id.in_(taken))).tuples().all())
+    assert holders == dict(won)  # the final holder of each ticket is the agent that won it
+
+
 def test_claim_next_prefers_emergencies(db: Database) -> None:
     agent = _agents(db)[0]
     _ticket(db, "APPL-TV")

@@ -179,3 +179,48 @@ def test_timeline_cannot_be_edited_through_the_orm_or_sql(db: Database) -> None:
         conn.execute(sa.text("UPDATE ticket_events SET text = 'x'"))
     with pytest.raises(sa.exc.DatabaseError, match="append-only"), db.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM ticket_events"))
+
+
+BAD_TEXT = {
+    "control character": "水管\x00爆了",
+    "escape sequence": "\x1b[31m红色",
+    "bidi override": "abc\u202edcba",
+    "over-long": "很" * 5000,
+}
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_TEXT))
+@pytest.mark.parametrize("operation", ["note", "description", "address", "transition note"])
+def test_bad_text_in_any_agent_field_is_refused_and_changes_nothing(db: Database, operation: str,
+                                                                    bad: str) -> None:
+    ticket_id = _new_ticket(db)
+    value = BAD_TEXT[bad]
+    if operation == "address" and bad == "over-long":
+        value = "幢" * 300  # the address allows 256
+    before = _counts(db)
+    with db.session() as s:
+        ticket = s.get_one(Ticket, ticket_id)
+        snapshot = (ticket.description, ticket.address, ticket.status)
+    with pytest.raises(ValidationError), db.sessions.begin() as s:
+        ticket = s.get_one(Ticket, ticket_id)
+        if operation == "note":
+            append_note(s, ticket, value, actor="user:3")
+        elif operation == "transition note":
+            transition_ticket(s, ticket, TicketStatus.CANCELLED, actor="user:3", note=value)
+        else:
+            edit_ticket(s, ticket, {operation: value}, actor="user:3")
+    assert _counts(db) == before
+    with db.session() as s:
+        ticket = s.get_one(Ticket, ticket_id)
+        assert (ticket.description, ticket.address, ticket.status) == snapshot
+
+
+@pytest.mark.parametrize("changes", [{"station_id": 999_999}, {"station_id": "1"}, {"station_id": True},
+                                     {"priority": "urgent; DROP TABLE tickets"}, {"lat": 91, "lon": 121},
+                                     {"sub_service_code": "NO-SUCH"}])
+def test_bad_edits_are_refused_and_change_nothing(db: Database, changes: dict) -> None:
+    ticket_id = _new_ticket(db)
+    before = _counts(db)
+    with pytest.raises(ValidationError), db.sessions.begin() as s:
+        edit_ticket(s, s.get_one(Ticket, ticket_id), changes, actor="user:3")
+    assert _counts(db) == before
