@@ -197,6 +197,7 @@ class Call(Base):
     queue: Mapped[str | None] = mapped_column(String(32))
     queue_entered_at: Mapped[dt.datetime | None] = mapped_column()
     queue_wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    queue_position: Mapped[int | None] = mapped_column(Integer)  # position on joining (1 = first)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     recording: Mapped[str | None] = mapped_column(String(128))  # file name (from uniqueid only)
     outcome: Mapped[CallOutcome] = mapped_column(_enum(CallOutcome), default=CallOutcome.IN_PROGRESS,
@@ -220,6 +221,7 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_status_priority", "status", "priority"),
         Index("ix_tickets_created_at", "created_at"),
+        Index("ix_tickets_callback_turn", "callback_requested", "callback_queue_entered_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -240,6 +242,11 @@ class Ticket(Base):
     priority: Mapped[Priority] = mapped_column(_enum(Priority), default=Priority.NORMAL)
     status: Mapped[TicketStatus] = mapped_column(_enum(TicketStatus), default=TicketStatus.ACCEPTED)
     callback_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The turn a caller gave up by asking for a callback while waiting (the scheduler calls back in
+    # serving order: priority, then when they entered the queue).
+    callback_requested_at: Mapped[dt.datetime | None] = mapped_column()
+    callback_queue: Mapped[str | None] = mapped_column(String(32))
+    callback_queue_entered_at: Mapped[dt.datetime | None] = mapped_column()
     claim_holder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     claim_token: Mapped[str | None] = mapped_column(String(36))
     claim_expires_at: Mapped[dt.datetime | None] = mapped_column()

@@ -274,14 +274,38 @@ def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, Priority) else value
 
 
+CALLBACK_QUEUE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+MAX_CLOCK_SKEW = dt.timedelta(minutes=1)
+
+
 def request_callback(session: Session, ticket: Ticket, *, actor: str = "ivr",
-                     now: dt.datetime | None = None) -> None:
-    """Record that the caller asked to be called back instead of waiting (idempotent)."""
+                     now: dt.datetime | None = None, queue: str | None = None,
+                     queue_entered_at: dt.datetime | None = None) -> None:
+    """Record that the caller asked to be called back instead of waiting (idempotent).
+
+    A caller who pressed the callback key while waiting keeps their turn: ``queue`` (the app_queue
+    name they waited in) and ``queue_entered_at`` (UTC) are kept on the ticket, so callbacks can be
+    placed in the order the queue would have served them -- priority, then
+    ``callback_queue_entered_at`` (falling back to ``callback_requested_at`` when the caller never
+    waited, e.g. a left message).  A second request keeps the first one's turn.
+    """
+    now = now or utcnow()
+    if queue is not None and not (0 < len(queue) <= 32 and set(queue) <= CALLBACK_QUEUE_CHARS):
+        raise ValidationError(f"callback queue {queue!r}: lower-case letters, digits and '-' only")
+    if queue_entered_at is not None and queue_entered_at > now + MAX_CLOCK_SKEW:
+        raise ValidationError("the caller cannot have entered the queue in the future")
     if ticket.callback_requested:
         return
     ticket.callback_requested = True
-    append_event(session, ticket, EventKind.CALL, actor, now=now or utcnow(), text="callback requested",
-                 detail={"callback": True})
+    ticket.callback_requested_at = now
+    ticket.callback_queue = queue
+    ticket.callback_queue_entered_at = queue_entered_at
+    detail: dict[str, Any] = {"callback": True}
+    if queue is not None:
+        detail["queue"] = queue
+    if queue_entered_at is not None:
+        detail["waiting_since"] = queue_entered_at.isoformat()
+    append_event(session, ticket, EventKind.CALL, actor, now=now, text="callback requested", detail=detail)
     session.flush()
 
 
