@@ -14,6 +14,15 @@ ended while nobody listened still get their record.
 ``asterisk_conf/cdr_custom.conf``) and the ``queue_log`` file — and makes every inbound call of the
 CDR end as exactly one record (DESIGN.md §6, promise 1): missing rows are created, unfinished ones
 finished; finished rows are left as they are.
+
+A caller who left a message (the dialplan's ``message`` extension: ``HOTLINE_MESSAGE`` live, a
+``CALLBACKMSG`` queue_log line or ``callback-message`` in the CDR's userfield afterwards) gets a
+callback ticket (:func:`ticket_for_message`): the ticket the IVR opened for the call, else a new one,
+marked ``callback_requested`` with the message recording ``msg-<uniqueid>.wav`` — one per call,
+from the listener and from reconcile alike.  A call the dialplan carried without the IVR is
+recorded as degraded (``HOTLINE_DEGRADED`` live; the ``DEGRADED`` queue_log line or ``degraded`` in
+the userfield afterwards).  The custom queue_log events are listed in :mod:`callcenter.queuelog`;
+reconcile reads ``DEGRADED``, ``CALLBACKMSG`` and ``IVRCHOICE`` and passes over the others.
 """
 
 from __future__ import annotations
@@ -21,7 +30,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import logging
+import re
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -32,10 +43,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.base import utcnow
-from models.calls import call_by_uniqueid, record_call_start
-from models.entities import Call, User
-from models.enums import CallOutcome
+from models.calls import append_ivr_step, call_by_uniqueid, record_call_start
+from models.entities import Call, Ticket, TicketEvent, User
+from models.enums import CallOutcome, Channel, EventKind
 from models.errors import ValidationError
+from models.tickets import TicketRequest, append_event, open_ticket_for_call, request_callback
 
 log = logging.getLogger("hotline.callrecords")
 
@@ -47,6 +59,10 @@ INBOUND_CONTEXTS = frozenset({"from-carrier"})
 # Contexts only a 96345 call reaches after the IVR (a CDR row's dcontext is the last context run).
 AFTER_IVR_CONTEXTS = frozenset({"hotline-route", "hotline-queues", "hotline-hangup"})
 MAX_WAIT = 86400
+MAX_POSITION = 10000
+MESSAGE_ACTOR = "callrecords"
+MESSAGE_DESCRIPTION = "来电留言：无坐席接听，来电人留言等待回电（录音见通话记录）。"
+USERFIELD_SEPARATORS = re.compile(r"[+;,\s]+")
 
 
 @dataclass(frozen=True)
@@ -71,6 +87,66 @@ def _seconds(text: str | None) -> int | None:
     if text is None or not text.strip().isdigit():
         return None
     return min(int(text.strip()), MAX_WAIT)
+
+
+def queue_position(text: str | None) -> int | None:
+    """A queue position from the wire (1 = first in line); anything else is None."""
+    if text is None or not text.strip().isdigit():
+        return None
+    value = int(text.strip())
+    return value if 1 <= value <= MAX_POSITION else None
+
+
+def userfield_marks(userfield: str | None) -> frozenset[str]:
+    """The markers of a CDR userfield (``degraded+callback-message`` → both)."""
+    return frozenset(part for part in USERFIELD_SEPARATORS.split(userfield or "") if part)
+
+
+def message_recording(call: Call) -> str:
+    """The file the dialplan records a message into: ``msg-<UNIQUEID>.wav`` (never caller data)."""
+    return f"msg-{call.uniqueid}.wav"
+
+
+def _message_noted(session: Session, ticket: Ticket, recording: str) -> bool:
+    details = session.scalars(select(TicketEvent.detail).where(TicketEvent.ticket_id == ticket.id,
+                                                               TicketEvent.kind == EventKind.CALL))
+    return any(dict(detail or {}).get("message") == recording for detail in details)
+
+
+def ticket_for_message(session: Session, call: Call, at: dt.datetime) -> tuple[Ticket, bool]:
+    """The callback ticket of a call on which the caller left a message; True when this changed it.
+
+    The ticket the IVR opened for the call is marked for a callback, else a phone ticket is opened
+    for the call's number (one per call: the call's unique ticket); the message recording is
+    referenced on the ticket (``description_recording`` when it has none, and a timeline entry) and,
+    when no agent answered, is the call's recording.  Applying it again changes nothing.
+    """
+    recording = message_recording(call)
+    had_ticket = call.ticket_id is not None
+    ticket = open_ticket_for_call(session, uniqueid=call.uniqueid, actor=MESSAGE_ACTOR, now=at,
+                                  request=TicketRequest(channel=Channel.PHONE, description=MESSAGE_DESCRIPTION))
+    changed = not had_ticket
+    if ticket.description_recording is None:
+        ticket.description_recording = recording
+        changed = True
+    if not _message_noted(session, ticket, recording):
+        append_event(session, ticket, EventKind.CALL, MESSAGE_ACTOR, now=at, text="message left",
+                     detail={"message": recording, "uniqueid": call.uniqueid})
+        changed = True
+    if not ticket.callback_requested:
+        waited = call.queue_entered_at is not None and call.queue is not None
+        request_callback(session, ticket, actor=MESSAGE_ACTOR, now=at,
+                         queue=f"hotline-{call.queue}" if waited else None,
+                         queue_entered_at=call.queue_entered_at if waited else None)
+        changed = True
+    if call.answered_at is None:
+        call.recording = recording
+    if call.answered_at is None and call.outcome in (CallOutcome.IN_PROGRESS, CallOutcome.TICKET,
+                                                     CallOutcome.ABANDONED_QUEUE, CallOutcome.DEGRADED):
+        call.outcome = CallOutcome.VOICEMAIL
+    call.ended_at = call.ended_at or at
+    session.flush()
+    return ticket, changed
 
 
 def queue_name(raw: str | None, config: RecorderConfig) -> str | None:
@@ -180,6 +256,8 @@ class CallRecorder:
         call.queue = queue_name(message.get("Queue"), self.config)
         if call.queue_entered_at is None:
             call.queue_entered_at = event_time(message)
+        if call.queue_position is None:
+            call.queue_position = queue_position(message.get("Position"))
         if call.recording is None:
             call.recording = f"{call.uniqueid}.wav"  # MixMonitor(${UNIQUEID}.wav) starts before Queue()
 
@@ -214,10 +292,11 @@ class CallRecorder:
         if call is None:
             return
         flags = self._flags.pop(call.uniqueid, _Flags())
-        if flags.message and call.recording is None:
-            call.recording = f"msg-{call.uniqueid}.wav"
+        ended = event_time(message)
         close_call(call, final_outcome(call, abandoned=flags.abandoned, message_left=flags.message,
-                                       degraded=flags.degraded), event_time(message))
+                                       degraded=flags.degraded), ended)
+        if flags.message:
+            ticket_for_message(session, call, ended)
 
     _HANDLERS: ClassVar[dict[str, Callable[[CallRecorder, Session, Message], None]]] = {
         "Newchannel": _newchannel,
@@ -281,29 +360,45 @@ class ReconcileReport:
     created: int = 0
     finished: int = 0
     unchanged: int = 0
+    callbacks: int = 0  # message tickets opened or marked
     skipped: list[str] = field(default_factory=list)
 
 
-def _apply_queue_story(session: Session, call: Call, entries: list[QueueLogEntry], config: RecorderConfig) -> _Flags:
+def story_flags(entries: list[QueueLogEntry], marks: frozenset[str]) -> _Flags:
+    """What the queue_log lines and the CDR userfield markers say about how a call ended."""
     flags = _Flags()
+    flags.message = "callback-message" in marks or any(e.event == "CALLBACKMSG" for e in entries)
+    flags.degraded = "degraded" in marks or any(e.event == "DEGRADED" for e in entries)
+    flags.abandoned = any(e.event in ("ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY") for e in entries)
+    return flags
+
+
+def _ivr_choice(call: Call, entry: QueueLogEntry) -> None:
+    """An ``IVRCHOICE`` line on a call whose IVR path was never stored (the FastAGI side lost it)."""
+    if call.ivr_path:
+        return
+    names = ("outcome", "category", "ticket")
+    append_ivr_step(call, {"source": "queue_log", **{n: v[:32] for n, v in zip(names, entry.data, strict=False)}})
+
+
+def _apply_queue_story(session: Session, call: Call, entries: list[QueueLogEntry], config: RecorderConfig) -> None:
     for entry in entries:
         if entry.event == "ENTERQUEUE":
             call.queue = call.queue or queue_name(entry.queue, config)
             call.queue_entered_at = call.queue_entered_at or entry.at
             call.recording = call.recording or f"{call.uniqueid}.wav"
+            if call.queue_position is None:
+                call.queue_position = queue_position(entry.data[2] if len(entry.data) > 2 else None)
+        elif entry.event == "IVRCHOICE":
+            _ivr_choice(call, entry)
         elif entry.event == "CONNECT":
             call.answered_at = call.answered_at or entry.at
             call.queue_wait_seconds = _seconds(entry.data[0] if entry.data else None)
             call.agent_id = call.agent_id or agent_for_interface(session, entry.agent)
         elif entry.event in ("ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY"):
             call.queue_wait_seconds = _seconds(entry.data[2] if len(entry.data) > 2 else None)
-            flags.abandoned = True
-        elif entry.event == "CALLBACKMSG":
-            flags.message = True
-            name = entry.data[0] if entry.data else ""
-            if name == f"msg-{call.uniqueid}.wav":
-                call.recording = call.recording or name
-    return flags
+        # DID, DEGRADED, CALLBACKMSG: read by story_flags; DISPATCH, SURVEY and any other event
+        # (standard or custom) say nothing about how the call ended and are passed over.
 
 
 def is_hotline_call(row: dict[str, str], story: dict[str, list[QueueLogEntry]], config: RecorderConfig) -> bool:
@@ -341,28 +436,29 @@ def reconcile(session: Session, cdr_rows: list[dict[str, str]], queue_log: list[
 def _reconcile_one(session: Session, row: dict[str, str], entries: list[QueueLogEntry], config: RecorderConfig,
                    zone: dt.tzinfo, report: ReconcileReport) -> None:
     uniqueid = row["uniqueid"]
+    marks = userfield_marks(row.get("userfield"))
+    flags = story_flags(entries, marks)
+    started = _cdr_time(row.get("start"), zone) or utcnow()
+    ended = _cdr_time(row.get("end"), zone) or started
     call = call_by_uniqueid(session, uniqueid)
     if call is not None and call.outcome != CallOutcome.IN_PROGRESS and call.ended_at is not None:
         report.unchanged += 1
-        return
-    started = _cdr_time(row.get("start"), zone) or utcnow()
-    if call is None:
-        call = record_call_start(session, uniqueid=uniqueid, linkedid=row["linkedid"], caller_number=row.get("src"),
-                                 caller_name=None, dialed=row.get("dst"), now=started, region=config.region)
-        report.created += 1
     else:
-        report.finished += 1
-    flags = _apply_queue_story(session, call, entries, config)
-    userfield = row.get("userfield", "")
-    flags.degraded = flags.degraded or userfield == "degraded"
-    ended = _cdr_time(row.get("end"), zone) or started
-    if userfield == "ivr:status" and call.queue_entered_at is None:
-        close_call(call, CallOutcome.STATUS_QUERY, ended)
-        return
-    if flags.message or userfield == "callback-message":
-        flags.message = True
-    close_call(call, final_outcome(call, abandoned=flags.abandoned, message_left=flags.message,
-                                   degraded=flags.degraded), ended)
+        if call is None:
+            call = record_call_start(session, uniqueid=uniqueid, linkedid=row["linkedid"],
+                                     caller_number=row.get("src"), caller_name=None, dialed=row.get("dst"),
+                                     now=started, region=config.region)
+            report.created += 1
+        else:
+            report.finished += 1
+        _apply_queue_story(session, call, entries, config)
+        if "ivr:status" in marks and call.queue_entered_at is None and not flags.message:
+            close_call(call, CallOutcome.STATUS_QUERY, ended)
+        else:
+            close_call(call, final_outcome(call, abandoned=flags.abandoned, message_left=flags.message,
+                                           degraded=flags.degraded), ended)
+    if flags.message and ticket_for_message(session, call, ended)[1]:
+        report.callbacks += 1  # also for a call the listener finished without seeing the message
 
 
 def reconcile_files(sessions: sessionmaker[Session], cdr_csv: Path, queue_log: Path, *,
@@ -382,12 +478,17 @@ class CallRecordListener:
     """An AMI connection feeding a :class:`CallRecorder`, reconnecting with back-off.
 
     ``connect`` builds a connected client given the event callback (an ``AmiClient`` in production);
-    ``after_connect`` runs after every (re)connection — the reconcile of calls missed meanwhile.
+    ``after_connect`` runs after every (re)connection — the reconcile of calls missed meanwhile;
+    ``while_connected`` is called with the client about every ``tick`` seconds while connected (the
+    :class:`callcenter.queuelog.QueueLogStory` writing dispatches and survey results).
     """
 
     def __init__(self, recorder: CallRecorder, connect: Callable[[Callable[[Message], None]], object],
-                 *, after_connect: Callable[[], object] | None = None, max_backoff: float = 30.0) -> None:
+                 *, after_connect: Callable[[], object] | None = None,
+                 while_connected: Callable[[object], object] | None = None, tick: float = 1.0,
+                 max_backoff: float = 30.0) -> None:
         self.recorder, self.connect, self.after_connect = recorder, connect, after_connect
+        self.while_connected, self.tick = while_connected, tick
         self.max_backoff = max_backoff
         self.stop_event = threading.Event()
         self.connections = 0
@@ -410,12 +511,22 @@ class CallRecordListener:
                     self.after_connect()
                 except Exception:
                     log.exception("reconcile after connect failed")
-            connected = getattr(client, "connected", None)
-            while not self.stop_event.is_set() and (connected is None or connected.is_set()):
-                self.stop_event.wait(0.2)
+            self._stay_connected(client)
             close = getattr(client, "close", None)
             if close is not None:
                 close()
+
+    def _stay_connected(self, client: object) -> None:
+        connected = getattr(client, "connected", None)
+        next_tick = 0.0
+        while not self.stop_event.is_set() and (connected is None or connected.is_set()):
+            if self.while_connected is not None and time.monotonic() >= next_tick:
+                try:
+                    self.while_connected(client)
+                except Exception:  # AMI dropped mid-way, database busy: try again next tick
+                    log.exception("periodic work while connected failed")
+                next_tick = time.monotonic() + self.tick
+            self.stop_event.wait(0.2)
 
     def stop(self) -> None:
         """End :meth:`run`."""

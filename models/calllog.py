@@ -4,6 +4,10 @@ Searches never count or OFFSET over millions of rows: a page is the next ``limit
 cursor (the last row's sort value and id), read through the composite indexes declared here.
 Sorting is by allow-listed keys only (:data:`SORTS`); every filter value is typed before it reaches
 SQL, so a value with SQL in it is refused as malformed (DESIGN.md §6, promise 5).
+
+The call's story for ``queue_log`` readers: :class:`QueueLogMark` keeps how far the dispatches and
+survey results of calls' tickets have been written to Asterisk's queue_log (over AMI), and
+:func:`pending_story` lists the next ones to write.
 """
 
 from __future__ import annotations
@@ -16,11 +20,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Index, Select, func, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Index, Integer, Select, String, func, select, tuple_
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.entities import Call, ServiceCategory, Station, SubService, Ticket, TicketEvent, User
-from models.enums import CallOutcome
+from models.base import Base, utcnow
+from models.entities import (
+    Call,
+    Evaluation,
+    ServiceCategory,
+    Station,
+    SubService,
+    Ticket,
+    TicketEvent,
+    User,
+    Worker,
+)
+from models.enums import CallOutcome, EvaluationParty, EventKind, TicketStatus
 from models.errors import NotFound, ValidationError
 from models.phone import parse_phone
 
@@ -338,7 +353,7 @@ def call_timeline(session: Session, call: Call, ticket: Ticket | None) -> list[T
                                      dict(step)))
     if call.queue:
         entries.append(TimelineEntry(call.queue_entered_at, "queue", call.queue,
-                                     {"wait": call.queue_wait_seconds}))
+                                     {"wait": call.queue_wait_seconds, "position": call.queue_position}))
     if call.answered_at:
         entries.append(TimelineEntry(call.answered_at, "answered", str(call.agent_id or "")))
     if call.ended_at:
@@ -383,6 +398,112 @@ def day_bounds(day: dt.date, zone: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]
     return start.astimezone(dt.UTC), (start + dt.timedelta(days=1)).astimezone(dt.UTC)
 
 
-__all__ = ["CALL_LOG_INDEXES", "SORTS", "CallDetail", "CallFilters", "CallPage", "CallRow", "Sort",
-           "TimelineEntry", "call_detail", "call_log_query", "check_filters", "decode_cursor", "encode_cursor",
-           "iter_calls", "normalise_number", "parse_sort", "search_calls", "visible_call"]
+# --- the call's story in queue_log ------------------------------------------------------------------
+
+STORY_STREAMS = ("dispatch", "survey")
+
+
+class QueueLogMark(Base):
+    """How far one stream of custom queue_log events has been written (the last source row id)."""
+
+    __tablename__ = "queue_log_marks"
+
+    stream: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+@dataclass(frozen=True)
+class StoryItem:
+    """One fact about a call's ticket to write to queue_log: a dispatch or a survey result."""
+
+    stream: str
+    source_id: int  # the ticket event's or the evaluation's id
+    at: dt.datetime
+    uniqueid: str
+    queue: str | None
+    ticket_number: str
+    values: tuple[str, ...]  # dispatch: sub-service code, worker code; survey: score, solved
+
+
+def _source(stream: str) -> Any:
+    if stream not in STORY_STREAMS:
+        raise ValidationError(f"queue_log stream {stream!r} is not one of {', '.join(STORY_STREAMS)}")
+    return TicketEvent if stream == "dispatch" else Evaluation
+
+
+def story_mark(session: Session, stream: str) -> int:
+    """The stream's mark; a new stream starts at the newest row, so history is never replayed."""
+    source = _source(stream)
+    mark = session.get(QueueLogMark, stream)
+    if mark is None:
+        mark = QueueLogMark(stream=stream, last_id=session.scalar(select(func.max(source.id))) or 0,
+                            updated_at=utcnow())
+        session.add(mark)
+        session.flush()
+    return mark.last_id
+
+
+def advance_story_mark(session: Session, stream: str, last_id: int) -> None:
+    """Move the stream's mark forward to ``last_id`` (never backwards)."""
+    _source(stream)
+    mark = session.get(QueueLogMark, stream)
+    if mark is None:
+        session.add(QueueLogMark(stream=stream, last_id=last_id, updated_at=utcnow()))
+    elif last_id > mark.last_id:
+        mark.last_id, mark.updated_at = last_id, utcnow()
+    session.flush()
+
+
+def settled_id(session: Session, stream: str, after_id: int, cutoff: dt.datetime, limit: int = 500) -> int:
+    """The highest row id after ``after_id`` among the next ``limit`` rows written before ``cutoff``
+    (rows of a transaction that may still be open are left for the next look)."""
+    source = _source(stream)
+    time_column = source.at if stream == "dispatch" else source.created_at
+    rows = session.execute(select(source.id, time_column).where(source.id > after_id)
+                           .order_by(source.id).limit(limit)).all()
+    settled = after_id
+    for row_id, at in rows:
+        if at > cutoff:
+            break
+        settled = row_id
+    return settled
+
+
+def pending_story(session: Session, stream: str, after_id: int, up_to_id: int) -> list[StoryItem]:
+    """The dispatches (or resident survey results) of tickets opened from a call, with row ids in
+    ``(after_id, up_to_id]``, oldest first."""
+    if stream == "dispatch":
+        rows = session.execute(
+            select(TicketEvent.id, TicketEvent.at, Call.uniqueid, Call.queue, Ticket.number, SubService.code,
+                   TicketEvent.detail)
+            .join(Ticket, Ticket.id == TicketEvent.ticket_id).join(Call, Call.id == Ticket.origin_call_id)
+            .outerjoin(SubService, SubService.id == Ticket.sub_service_id)
+            .where(TicketEvent.id > after_id, TicketEvent.id <= up_to_id, TicketEvent.kind == EventKind.STATUS,
+                   TicketEvent.to_status == TicketStatus.DISPATCHED)
+            .order_by(TicketEvent.id)).all()
+        workers = _worker_codes(session, [dict(r[6] or {}).get("worker_id") for r in rows])
+        return [StoryItem("dispatch", r[0], r[1], r[2], r[3], r[4],
+                          (r[5] or "", workers.get(dict(r[6] or {}).get("worker_id"), ""))) for r in rows]
+    _source(stream)
+    rows = session.execute(
+        select(Evaluation.id, Evaluation.created_at, Call.uniqueid, Call.queue, Ticket.number, Evaluation.score,
+               Evaluation.solved)
+        .join(Ticket, Ticket.id == Evaluation.ticket_id).join(Call, Call.id == Ticket.origin_call_id)
+        .where(Evaluation.id > after_id, Evaluation.id <= up_to_id, Evaluation.party == EvaluationParty.RESIDENT)
+        .order_by(Evaluation.id)).all()
+    return [StoryItem("survey", r[0], r[1], r[2], r[3], r[4],
+                      (str(r[5]), "" if r[6] is None else ("Y" if r[6] else "N"))) for r in rows]
+
+
+def _worker_codes(session: Session, ids: list[Any]) -> dict[Any, str]:
+    wanted = {i for i in ids if isinstance(i, int) and not isinstance(i, bool)}
+    if not wanted:
+        return {}
+    return dict(session.execute(select(Worker.id, Worker.code).where(Worker.id.in_(sorted(wanted)))).tuples().all())
+
+
+__all__ = ["CALL_LOG_INDEXES", "SORTS", "CallDetail", "CallFilters", "CallPage", "CallRow", "QueueLogMark", "Sort",
+           "StoryItem", "TimelineEntry", "advance_story_mark", "call_detail", "call_log_query", "check_filters",
+           "decode_cursor", "encode_cursor", "iter_calls", "normalise_number", "parse_sort", "pending_story",
+           "search_calls", "settled_id", "story_mark", "visible_call"]

@@ -1,5 +1,6 @@
-"""``hotline calls``: the call-record listener (AMI events → one record per call) and the reconcile
-from Asterisk's CDR and queue_log."""
+"""``hotline calls``: the call-record listener (AMI events → one record per call, left messages →
+callback tickets, dispatches and survey results → queue_log) and the reconcile from Asterisk's CDR
+and queue_log."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def reconcile(ctx: click.Context, cdr: Path | None, queue_log: Path | None) -> N
     finally:
         engine.dispose()
     click.echo(f"{report.seen} calls in the CDR: {report.created} records created, {report.finished} finished, "
-               f"{report.unchanged} already complete")
+               f"{report.unchanged} already complete; {report.callbacks} callback tickets for left messages")
     for problem in report.skipped:
         click.echo(f"skipped {problem}", err=True)
 
@@ -65,9 +66,13 @@ def reconcile(ctx: click.Context, cdr: Path | None, queue_log: Path | None) -> N
 @click.option("--queue-log", type=click.Path(dir_okay=False, path_type=Path), help="The queue_log file to read.")
 @click.pass_context
 def listen(ctx: click.Context, cdr: Path | None, queue_log: Path | None) -> None:
-    """Listen to Asterisk's AMI and keep the call records; reconnects and reconciles by itself."""
+    """Listen to Asterisk's AMI and keep the call records; reconnects and reconciles by itself.
+
+    While connected it also writes the dispatches and survey results of calls' tickets to queue_log.
+    """
     from callcenter.ami import AmiClient
     from callcenter.callrecords import CallRecorder, CallRecordListener, RecorderConfig, reconcile_files
+    from callcenter.queuelog import QueueLogStory
 
     settings = settings_of(ctx)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -81,8 +86,10 @@ def listen(ctx: click.Context, cdr: Path | None, queue_log: Path | None) -> None
         client.connect()
         return client
 
+    story = QueueLogStory(sessions)
     listener = CallRecordListener(recorder, connect,
-                                  after_connect=lambda: reconcile_files(sessions, cdr_path, queue_log_path))
+                                  after_connect=lambda: reconcile_files(sessions, cdr_path, queue_log_path),
+                                  while_connected=story.write_pending)
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         listener.stop()

@@ -3,27 +3,35 @@
 The listener (:class:`callcenter.callrecords.CallRecordListener` over the console's AMI user) runs
 against the session's sandbox; the FastAGI side is the probe server, told per test what the IVR
 decides.  After each scenario a reconcile from the sandbox's CDR and queue_log must find nothing
-to add: every inbound call of the CDR is exactly one record.
+to add: every inbound call of the CDR is exactly one record.  The console's AMI user also writes
+the custom queue_log lines (dispatch, survey) into the sandbox's queue_log.  Asterisk restarted
+under a running listener: ``test_pbx_restart.py`` (its own sandbox).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from callcenter.ami import AmiClient
 from callcenter.callrecords import CallRecorder, CallRecordListener, reconcile_files
+from callcenter.queuelog import QueueLogStory, log_survey_result
 from hotline.config import Settings, secret_from_file
+from hotline.sandbox.records import QueueLogRow, read_queue_log
 from hotline.sandbox.runner import Sandbox
 from hotline.simulator.calls import Simulator
 from hotline.simulator.probe_agi import ProbeAgiServer, ProbeSession
-from models.entities import Call, User
-from models.enums import CallOutcome
-from tests.pbx.helpers import eventually
+from hotline.simulator.script import wait
+from models.base import utcnow
+from models.entities import Call, Ticket, TicketEvent, User
+from models.enums import CallOutcome, Channel
+from tests.pbx.helpers import eventually, tone_wav
 from tests.plugins.db import Database
 
 pytestmark = pytest.mark.pbx
@@ -42,14 +50,19 @@ class Listening:
         self.thread.join(timeout=10)
 
 
+def console_ami(pbx_settings: Settings, on_event=lambda _message: None) -> AmiClient:  # type: ignore[no-untyped-def]
+    """A connected AMI client as the console's user (the least rights of manager.conf)."""
+    secret = pbx_settings.ami_secret or secret_from_file(pbx_settings.data_dir, "ami-secret")
+    client = AmiClient(pbx_settings.ami_host, pbx_settings.ami_port, pbx_settings.ami_user, secret, on_event)
+    client.connect()
+    return client
+
+
 def start_listener(pbx_settings: Settings, database: Database) -> Listening:
     """The call-record listener on the sandbox's AMI (the console's user)."""
-    secret = pbx_settings.ami_secret or secret_from_file(pbx_settings.data_dir, "ami-secret")
 
     def connect(on_event):  # type: ignore[no-untyped-def]
-        client = AmiClient(pbx_settings.ami_host, pbx_settings.ami_port, pbx_settings.ami_user, secret, on_event)
-        client.connect()
-        return client
+        return console_ami(pbx_settings, on_event)
 
     listener = CallRecordListener(CallRecorder(database.sessions), connect, max_backoff=1.0)
     thread = threading.Thread(target=listener.run, daemon=True)
@@ -129,8 +142,27 @@ def test_abandoned_in_the_ivr(listening: Listening, simulator: Simulator, probe:
     assert call.outcome == CallOutcome.ABANDONED_IVR and call.queue is None
 
 
+def _queue_log_row(pbx: Sandbox, uniqueid: str, event: str) -> QueueLogRow | None:
+    return next((r for r in read_queue_log(pbx.layout.queue_log) if r.callid == uniqueid and r.event == event), None)
+
+
+def _fresh_sessions(database: Database, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """An empty migrated and seeded copy of the test database's schema (a second SQLite file)."""
+    from models import make_engine, make_session_factory
+    from models.schema import upgrade_to_head
+    from models.seed import seed_all
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    upgrade_to_head(engine)
+    sessions = make_session_factory(engine)
+    with sessions.begin() as session:
+        seed_all(session, companies=1)
+    return engine, sessions
+
+
 def test_fastagi_failure_fallback_is_a_degraded_record(listening: Listening, simulator: Simulator,
-                                                       probe: ProbeAgiServer, pbx: Sandbox) -> None:
+                                                       probe: ProbeAgiServer, pbx: Sandbox,
+                                                       tmp_path: Path) -> None:
     probe.stop()
     simulator.agent_answers("agent01", ring=0.3, hold=2)
     simulator.login_agent("agent01")
@@ -143,10 +175,78 @@ def test_fastagi_failure_fallback_is_a_degraded_record(listening: Listening, sim
     assert result.variables["HOTLINE_DEGRADED"] == "1"
     call = _finished(listening.database, result.hotline_uniqueid)
     assert call.agent_id == _user_id(listening.database, "agent01")
-    # Live AMI carries no dialplan variables for the console's user; the CDR's userfield does.
+    assert call.outcome == CallOutcome.DEGRADED  # live: HOTLINE_DEGRADED travels as a ChanVariable
+    assert call.queue == "general" and call.queue_position == 1
+    row = eventually(lambda: _queue_log_row(pbx, result.hotline_uniqueid, "DEGRADED"))
+    assert row.data[0] == "FAILURE"
     reconcile_files(listening.database.sessions, pbx.layout.cdr_csv, pbx.layout.queue_log)
-    assert _record(listening.database, result.hotline_uniqueid).outcome in (CallOutcome.ANSWERED,  # type: ignore[union-attr]
-                                                                           CallOutcome.DEGRADED)
+    assert _record(listening.database, result.hotline_uniqueid).outcome == CallOutcome.DEGRADED  # type: ignore[union-attr]
+    # Rebuilt from the CDR and queue_log alone, the record says degraded too.
+    rebuilt = Database("sqlite", "", *_fresh_sessions(listening.database, tmp_path))
+    reconcile_files(rebuilt.sessions, pbx.layout.cdr_csv, pbx.layout.queue_log)
+    again = _record(rebuilt, result.hotline_uniqueid)
+    assert again is not None and again.outcome == CallOutcome.DEGRADED and again.queue_position == 1
+
+
+def test_no_agent_the_caller_leaves_a_message_that_becomes_a_callback_ticket(
+        listening: Listening, simulator: Simulator, probe: ProbeAgiServer, pbx: Sandbox, tmp_path: Path) -> None:
+    def route(session: ProbeSession) -> None:  # what the IVR decided, with hostile values to filter
+        session.set_variable("HOTLINE_CATEGORY", "APPL|x;<b>")
+        session.set_variable("HOTLINE_TICKET", "26$(id)12")
+        _queue("general")(session)
+
+    probe.behaviours["ivr"] = route
+    speech = tone_wav(tmp_path / "message.wav", seconds=2.0)
+    # Nobody is logged in: the queue is not joined; the caller speaks after vm-intro (5.7 s) and its beep.
+    result = simulator.place_call(caller="13800000025", steps=[wait(6.5)], say=speech, hold=0.5)
+    assert result.variables["QUEUESTATUS"] == "JOINEMPTY"
+    uniqueid = result.hotline_uniqueid
+
+    def ticket_ready() -> Ticket | None:
+        with listening.database.sessions() as session:
+            call = session.scalars(select(Call).where(Call.uniqueid == uniqueid)).one_or_none()
+            ticket = session.get(Ticket, call.ticket_id) if call is not None and call.ticket_id else None
+            return ticket if ticket is not None and ticket.callback_requested else None
+
+    ticket = eventually(ticket_ready, timeout=10)
+    call = _finished(listening.database, uniqueid)
+    assert call.outcome == CallOutcome.VOICEMAIL and call.recording == f"msg-{uniqueid}.wav"
+    assert ticket.channel == Channel.PHONE and ticket.contact_number == "+8613800000025"
+    assert ticket.description_recording == f"msg-{uniqueid}.wav"
+    assert eventually(lambda: (pbx.layout.recordings_host / call.recording).stat().st_size > 8000
+                      if (pbx.layout.recordings_host / call.recording).exists() else None)
+    choice = eventually(lambda: _queue_log_row(pbx, uniqueid, "IVRCHOICE"))
+    assert choice.data == ("queued", "APPL", "2612")
+    assert eventually(lambda: _queue_log_row(pbx, uniqueid, "CALLBACKMSG")) is not None
+    report = reconcile_files(listening.database.sessions, pbx.layout.cdr_csv, pbx.layout.queue_log)
+    assert report.callbacks == 0  # the listener already made it: nothing twice
+    with listening.database.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Ticket).where(Ticket.origin_call_id == call.id)) == 1
+        notes = session.scalars(select(TicketEvent.text).where(TicketEvent.ticket_id == ticket.id)).all()
+        assert notes.count("message left") == 1 and notes.count("callback requested") == 1
+
+
+def test_dispatch_and_survey_lines_reach_asterisks_queue_log(pbx_settings: Settings, pbx: Sandbox,
+                                                              sqlite_db: Database) -> None:
+    from tests.supervisor.test_queuelog import _call_ticket, _dispatch, _worker_for
+
+    worker_id, worker_code, sub_service = _worker_for(sqlite_db)
+    story = QueueLogStory(sqlite_db.sessions)
+    client = console_ami(pbx_settings)
+    try:
+        story.write_pending(client)  # the marks start here
+        uniqueid = f"{int(utcnow().timestamp())}.9{worker_id}"
+        ticket_id, number = _call_ticket(sqlite_db, uniqueid, sub_service)
+        _dispatch(sqlite_db, ticket_id, worker_id)
+        assert story.write_pending(client, now=utcnow() + dt.timedelta(seconds=5)) == 1
+        log_survey_result(client, uniqueid=uniqueid, queue="general", ticket_number=number, score=5, solved=True)
+    finally:
+        client.close()
+    dispatch = eventually(lambda: _queue_log_row(pbx, uniqueid, "DISPATCH"))
+    assert (dispatch.queue, dispatch.agent, dispatch.data) == ("hotline-general", worker_code,
+                                                               (number, sub_service, worker_code))
+    survey = eventually(lambda: _queue_log_row(pbx, uniqueid, "SURVEY"))
+    assert survey.data == (number, "5", "Y")
 
 
 def test_listener_killed_mid_run_then_reconcile_leaves_no_gap_or_duplicate(
