@@ -1,8 +1,9 @@
 """``hotline up``: set up and start the whole system on one machine, for a demo.
 
-Steps, in order: migrate and seed the database; provision (once) and start the sandbox Asterisk;
-build the prompts (cached); then run the long-lived processes (FastAGI server, web console,
-scheduler) as children until Ctrl-C, when everything is stopped again.
+Steps, in order: migrate and seed the database; load a demo history into a database without calls
+(``--demo-calls``, 20,000 by default); provision (once) and start the sandbox Asterisk; build the
+prompts (cached); then run the long-lived processes (FastAGI server, web console, scheduler, the AMI
+call-record listener) as children until Ctrl-C, when everything is stopped again.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ class Service:
     args: tuple[str, ...]
 
 
+DEMO_CALLS = 20_000
 SETUP_STEPS = [
     Step("database: migrate and seed", ("db", "seed")),
+    Step("demo history: generate into a database without calls", ("demo-data", "--if-empty")),
     Step("asterisk: provision the sandbox (first run only)", ("asterisk", "provision")),
     Step("asterisk: start", ("asterisk", "start")),
     Step("prompts: render (cached)", ("prompts", "build")),
@@ -47,6 +50,7 @@ SERVICES = [
     Service("agi", ("agi",)),
     Service("web", ("web",)),
     Service("scheduler", ("scheduler",)),
+    Service("calls", ("calls", "listen")),
 ]
 TEARDOWN_STEPS = [Step("asterisk: stop", ("asterisk", "stop"))]
 
@@ -80,12 +84,20 @@ def _run_step(global_args: list[str], step: Step) -> None:
         raise click.ClickException(f"{step.title} failed (exit {result.returncode})")
 
 
+def _step_args(step: Step, demo_calls: int) -> tuple[str, ...]:
+    if step.args[0] == "demo-data":
+        return (*step.args, "--calls", str(demo_calls))
+    return step.args
+
+
 def _print_welcome(settings: Settings, running: list[str]) -> None:
     click.secho("\n96345 hotline is running: " + ", ".join(running), fg="green", bold=True)
     if "web" in running:
         click.echo(f"  console:   http://{settings.web_host}:{settings.web_port}/")
     if "agi" in running:
         click.echo(f"  FastAGI:   agi://{settings.agi_host}:{settings.agi_port}/ivr")
+    if "calls" in running:
+        click.echo(f"  call records: listening to AMI on {settings.ami_host}:{settings.ami_port}")
     click.echo(f"  SIP:       {settings.sip_host}:{settings.sip_port} (dial 96345 from the simulator: "
                "hotline call 96345 --from 13800000001 --digits 1)")
     click.echo(f"  demo logins (password {DEMO_PASSWORD}): " + ", ".join(a[0] for a in DEMO_ACCOUNTS))
@@ -105,16 +117,19 @@ def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
 
 
 @click.command()
-@click.option("--without", multiple=True, type=click.Choice(["asterisk", "prompts", "agi", "web", "scheduler"]),
+@click.option("--without", multiple=True,
+              type=click.Choice(["demo-data", "asterisk", "prompts", "agi", "web", "scheduler", "calls"]),
               help="Leave a part out (repeatable).")
+@click.option("--demo-calls", default=DEMO_CALLS, show_default=True, type=click.IntRange(1, 50_000_000),
+              help="Size of the demo history loaded on the first start (into a database without calls).")
 @click.pass_context
-def up(ctx: click.Context, without: tuple[str, ...]) -> None:
+def up(ctx: click.Context, without: tuple[str, ...], demo_calls: int) -> None:
     """Set up everything and run the whole hotline until Ctrl-C."""
     settings = settings_of(ctx)
     global_args = _global_args(ctx)
     for step in SETUP_STEPS:
         if _available(step.args) and step.args[0] not in without:
-            _run_step(global_args, step)
+            _run_step(global_args, Step(step.title, _step_args(step, demo_calls)))
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
 
