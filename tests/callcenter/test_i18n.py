@@ -17,13 +17,30 @@ CALLCENTER = Path(__file__).resolve().parents[2] / "callcenter"
 MESSAGE = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
 
 
-def test_every_message_id_has_a_chinese_translation() -> None:
-    ids = set()
-    for path in [*CALLCENTER.rglob("*.html"), *CALLCENTER.glob("*.py")]:
+def message_ids(root: Path) -> dict[str, set[str]]:
+    """Every ``_("…")`` message id in the templates and Python modules under ``root`` (subfolders
+    too: supervisor/, scheduler/, …), with the files it appears in."""
+    ids: dict[str, set[str]] = {}
+    for path in [*root.rglob("*.html"), *root.rglob("*.py")]:
         for match in MESSAGE.finditer(path.read_text(encoding="utf-8")):
-            ids.add(match.group(1) or match.group(2))
-    missing = sorted(i for i in ids if i not in ZH)
-    assert ids and missing == []
+            ids.setdefault(match.group(1) or match.group(2), set()).add(str(path.relative_to(root)))
+    return ids
+
+
+def test_every_message_id_has_a_chinese_translation() -> None:
+    ids = message_ids(CALLCENTER)
+    missing = {i: sorted(where) for i, where in ids.items() if i not in ZH}
+    assert ids and missing == {}
+    assert "Queue position" in ids  # templates/supervisor/call.html
+
+
+def test_the_scan_reads_python_modules_in_subfolders(tmp_path: Path) -> None:
+    (tmp_path / "supervisor").mkdir()
+    (tmp_path / "supervisor" / "views.py").write_text('flash(_("Report ready."))\n', encoding="utf-8")
+    (tmp_path / "scheduler").mkdir()
+    (tmp_path / "scheduler" / "jobs.py").write_text("label = _('Callback due')\n", encoding="utf-8")
+    assert message_ids(tmp_path) == {"Report ready.": {"supervisor/views.py"},
+                                     "Callback due": {"scheduler/jobs.py"}}
 
 
 def test_chinese_by_default_english_on_request(sqlite_app: Flask) -> None:

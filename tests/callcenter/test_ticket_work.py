@@ -9,7 +9,7 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from models.calls import record_call_start
-from models.entities import Call, Ticket, TicketEvent
+from models.entities import Call, SubService, Ticket, TicketEvent
 from models.enums import EventKind
 from models.tickets import TicketRequest, open_ticket_for_call
 from tests.callcenter.conftest import login, make_app, station_id, ticket_maker
@@ -127,28 +127,93 @@ def test_lease_is_renewed_while_the_page_is_open(sqlite_db: Database) -> None:
         assert session.get_one(Ticket, ticket_id).claim_expires_at >= before
 
 
+ESCAPED = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"
+
+
+def _shown_as_text(body: str, where: str) -> None:
+    assert "<script>alert" not in body and "<img src=x" not in body, where
+
+
 def test_hostile_caller_data_is_shown_as_text_everywhere(sqlite_db: Database) -> None:
+    """Caller name and number, description, address, IVR path and notes with markup in them: every
+    agent, provider and supervisor page shows them as text, JSON carries them as data."""
+    from tests.callcenter.test_ami import FakeManager
+    from tests.callcenter.test_dispatch import _provider_setup
+
+    worker_id, sub_service = _provider_setup(sqlite_db)
     app = make_app(sqlite_db)
     with sqlite_db.sessions.begin() as session:
         ticket = open_ticket_for_call(session, uniqueid="1700000000.1", caller_number="13800000001",
                                       caller_name=HOSTILE,
-                                      request=TicketRequest(channel="phone", sub_service_code="APPL-TV",  # type: ignore[arg-type]
-                                                            description=HOSTILE, address=HOSTILE))
+                                      request=TicketRequest(channel="phone", sub_service_code=sub_service,  # type: ignore[arg-type]
+                                                            description=HOSTILE, address=HOSTILE,
+                                                            station_id=station_id(sqlite_db, "DH-JSHT")))
         ticket_id = ticket.id
-        session.get_one(Call, ticket.origin_call_id).ivr_path = [{"menu": HOSTILE}]
-        record_call_start(session, uniqueid="1700000000.2", caller_name=HOSTILE)
+        call = session.get_one(Call, ticket.origin_call_id)
+        call.ivr_path = [{"menu": HOSTILE}]
+        call.queue, call.queue_position, call.ended_at = "general", 1, dt.datetime.now(dt.UTC)
+        call_id = call.id
+        bare = record_call_start(session, uniqueid="1700000000.2", caller_name=HOSTILE, caller_number=HOSTILE)
+        bare_id = bare.id
     agent = login(app, "agent01")
     agent.post(f"/tickets/{ticket_id}/claim")
-    agent.post(f"/tickets/{ticket_id}/note", {"lease_token": _lease_token(sqlite_db, ticket_id), "text": HOSTILE})
+    token = _lease_token(sqlite_db, ticket_id)
+    agent.post(f"/tickets/{ticket_id}/note", {"lease_token": token, "text": HOSTILE})
     pages = ["/agent", "/agent/fragments/waiting", "/agent/fragments/mine", f"/tickets/{ticket_id}",
-             f"/tickets/{ticket_id}/timeline", f"/tickets/{ticket_id}/candidates"]
+             f"/tickets/{ticket_id}/timeline", f"/tickets/{ticket_id}/candidates?lease_token={token}"]
     for path in pages:
-        body = agent.get(path).get_data(as_text=True)
-        assert "<script>alert" not in body and "<img src=x" not in body, path
+        _shown_as_text(agent.get(path).get_data(as_text=True), path)
     ticket_page = agent.get(f"/tickets/{ticket_id}").get_data(as_text=True)
-    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in ticket_page
+    assert ESCAPED in ticket_page
     api = agent.get(f"/api/tickets/{ticket_id}")
     assert api.mimetype == "application/json" and api.get_json()["description"] == HOSTILE
+
+    # The provider's phone page: the offer, then the job, with the caller's address and description.
+    dispatched = agent.post(f"/tickets/{ticket_id}/dispatch", {"worker_id": worker_id, "lease_token": token})
+    assert dispatched.status_code == 302
+    provider = login(app, "worker00001")
+    _shown_as_text(provider.get("/provider").get_data(as_text=True), "/provider")
+    jobs = provider.get("/provider/fragments/jobs").get_data(as_text=True)
+    _shown_as_text(jobs, "/provider/fragments/jobs")
+    assert jobs.count(ESCAPED) >= 2  # the address and the description of the offer
+
+    # Supervisors: the call list, both calls' detail pages, the wallboard and the big screen (whose
+    # charts name sub-services: one named with markup here, as data only).
+    with sqlite_db.sessions.begin() as session:
+        session.execute(update(SubService).where(SubService.code == sub_service).values(name_zh=HOSTILE))
+    supervisor = login(app, "supervisor")
+    for path in ("/supervisor/calls", f"/supervisor/calls/{call_id}", f"/supervisor/calls/{bare_id}",
+                 "/supervisor/wallboard", "/supervisor/bigscreen"):
+        response = supervisor.get(path)
+        assert response.status_code == 200, path
+        _shown_as_text(response.get_data(as_text=True), path)
+    detail = supervisor.get(f"/supervisor/calls/{call_id}").get_data(as_text=True)
+    assert ESCAPED in detail and 'id="queue-position">1<' in detail
+    for path in ("/supervisor/wallboard/data", "/supervisor/bigscreen/data"):
+        data = supervisor.get(path)
+        assert data.mimetype == "application/json" and data.headers["X-Content-Type-Options"] == "nosniff", path
+    top = supervisor.get("/supervisor/bigscreen/data").get_json()["top_sub_services"]
+    assert {"name": HOSTILE, "value": 1} in top  # handed to the charts as data (supervisor.js: textContent)
+
+    # The waiting calls as Asterisk reports them: the caller ID name arrives over AMI.
+    manager = FakeManager()
+    live = make_app(sqlite_db, AMI_ENABLED=True, AMI_PORT=manager.port, AMI_SECRET="s")
+    phone = live.extensions["hotline_telephony"]
+    phone.start()
+    try:
+        deadline = dt.datetime.now() + dt.timedelta(seconds=5)
+        while not phone.connected and dt.datetime.now() < deadline:
+            threading.Event().wait(0.05)
+        manager.event(Event="QueueCallerJoin", Queue="hotline-general", Uniqueid="1700000000.3",
+                      CallerIDNum=HOSTILE, CallerIDName=HOSTILE, Position="1")
+        while not phone.waiting_calls() and dt.datetime.now() < deadline:
+            threading.Event().wait(0.05)
+        body = login(live, "agent01").get("/agent/fragments/queues").get_data(as_text=True)
+        _shown_as_text(body, "/agent/fragments/queues")
+        assert ESCAPED in body
+    finally:
+        phone.stop()
+        manager.close()
 
 
 def test_claim_next_and_new_ticket(sqlite_app: Flask, sqlite_db: Database) -> None:
