@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from agi_scripts.server import AgiCall, Route
 from ivr.catalogue import Catalogue
 from ivr.flow import FlowSettings, IvrFlow
 from ivr.ports import IvrPath, Outcome, Recognizer, TicketSink
 from ivr.status import StatusQuery
+from ivr.survey import SurveyAnswers, SurveyFlow, SurveySettings
+from models.surveys import SurveyOutcome, SurveyTarget
 
 OUTCOME = "HOTLINE_OUTCOME"
 
@@ -24,6 +26,17 @@ class CallbackStore(Protocol):
 
     def request_callback(self, ticket_number: str) -> bool:
         """Mark the ticket for a callback; False when there is no such ticket."""
+
+
+@runtime_checkable
+class SurveyStore(Protocol):
+    """Where the follow-up survey finds its follow-up and stores the answers (``agi_scripts.store``)."""
+
+    def survey_target(self, followup_id: str | None) -> SurveyTarget | None:
+        """The follow-up named by the channel variable; None when malformed or unknown."""
+
+    def record_survey(self, target: SurveyTarget, answers: SurveyAnswers) -> SurveyOutcome:
+        """Store the answers once per follow-up."""
 
 
 @dataclass
@@ -36,6 +49,7 @@ class IvrDependencies:
     flow: FlowSettings = field(default_factory=FlowSettings)
     language: str = "zh"
     callbacks: CallbackStore | None = None
+    surveys: SurveyStore | None = None  # None: the sink, when it is one (ModelsTicketSink is)
 
 
 def fallback_ivr_route(call: AgiCall) -> None:
@@ -94,8 +108,56 @@ def callback_route(deps: IvrDependencies) -> Route:
     return route
 
 
+FOLLOWUP_VARIABLE = "HOTLINE_FOLLOWUP"
+
+
+def survey_route(deps: IvrDependencies, store: SurveyStore) -> Route:
+    """The ``survey`` route: the answered follow-up call (回访) of ``[hotline-followup]``.
+
+    Reads ``HOTLINE_FOLLOWUP`` (the outbound attempt id the scheduler's Originate set; digits only,
+    anything else is refused and nothing is stored), runs the survey flow in the follow-up's
+    language, stores the answers once (even if the route runs twice for the same follow-up) and
+    leaves ``HOTLINE_OUTCOME`` = surveyed | agent (0 pressed: the dialplan queues the resident) |
+    refused | already.
+    """
+
+    def route(call: AgiCall) -> None:
+        channel = call.channel
+        target = store.survey_target(channel.get_variable(FOLLOWUP_VARIABLE))
+        if target is None:
+            call.log.info("step=survey refused: no such follow-up")
+            channel.set_language(deps.language)
+            channel.play(["survey_unavailable"])
+            channel.set_variable(OUTCOME, "refused")
+            return
+        if target.rated:
+            call.log.info("step=survey followup=%s already rated", target.call_id)
+            channel.set_language(target.language)
+            channel.play(["survey_already"])
+            channel.set_variable(OUTCOME, "already")
+            return
+        settings = SurveySettings(digit_timeout_ms=deps.flow.digit_timeout_ms, max_retries=deps.flow.max_retries)
+        answers = SurveyFlow(channel, settings, target.language, step_log=call.log.info).run()
+        outcome = store.record_survey(target, answers)
+        call.log.info("step=survey followup=%s stored=%s state=%s reopened=%s", target.call_id,
+                      outcome.first_time, outcome.state, outcome.reopened)
+
+    return route
+
+
+def _survey_store(deps: IvrDependencies) -> SurveyStore | None:
+    if deps.surveys is not None:
+        return deps.surveys
+    return deps.sink if isinstance(deps.sink, SurveyStore) else None
+
+
 def build_routes(deps: IvrDependencies | None = None) -> Mapping[str, Route]:
     """The route table the server dispatches on."""
     if deps is None:
         return {"ivr": fallback_ivr_route, "status": fallback_ivr_route}
-    return {"ivr": ivr_route(deps), "status": status_route(deps), "callback": callback_route(deps)}
+    routes: dict[str, Route] = {"ivr": ivr_route(deps), "status": status_route(deps),
+                                "callback": callback_route(deps)}
+    surveys = _survey_store(deps)
+    if surveys is not None:
+        routes["survey"] = survey_route(deps, surveys)
+    return routes

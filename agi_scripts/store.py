@@ -22,13 +22,23 @@ from ivr.ports import (
     TicketRef,
     TicketStatus,
 )
+from ivr.survey import SurveyAnswers
 from models.base import utcnow
 from models.calls import append_ivr_step, call_by_uniqueid, finish_call, record_call_start
 from models.catalogue import active_categories, active_sub_services, sub_service_by_code
 from models.entities import Call, Resident, Ticket
 from models.enums import CallOutcome, Channel, EventKind, Priority
+from models.errors import NotFound, ValidationError
 from models.phone import parse_phone
 from models.residents import find_resident_by_phone
+from models.surveys import (
+    LOW_RATING_MAX,
+    SurveyOutcome,
+    SurveyTarget,
+    parse_followup_id,
+    record_survey,
+    survey_target,
+)
 from models.tickets import (
     TicketRequest,
     append_event,
@@ -166,6 +176,26 @@ class ModelsTicketSink:
                 return False
             request_callback(session, ticket, actor="ivr")
             return True
+
+    # --- follow-up survey (回访): the ``survey`` route's store -----------------------------------------
+
+    def survey_target(self, followup_id: str | None) -> SurveyTarget | None:
+        """The follow-up a survey call answers; None when the id is malformed or names no follow-up."""
+        try:
+            call_id = parse_followup_id(followup_id)
+        except ValidationError:
+            return None
+        with self.sessions.begin() as session:
+            try:
+                return survey_target(session, call_id)
+            except NotFound:
+                return None
+
+    def record_survey(self, target: SurveyTarget, answers: SurveyAnswers) -> SurveyOutcome:
+        """Store the resident's answers once (evaluation, followed up, reopened + alert when low)."""
+        with self.sessions.begin() as session:
+            return record_survey(session, target.call_id, rating=answers.rating, solved=answers.solved,
+                                 agent=answers.agent, low_rating_max=LOW_RATING_MAX)
 
 
 def _description(request: ServiceRequest) -> str | None:

@@ -111,6 +111,21 @@ class Settings:
     followup_retry_minutes: int = 30
     calling_hours_start: str = "09:00"  # Asia/Shanghai (the timezone setting)
     calling_hours_end: str = "20:00"
+    # Scheduler: follow-up survey calls and callbacks (placed over AMI as the ami_user)
+    scheduler_ami: bool = True  # off: no calls are placed (follow-ups and callbacks wait)
+    outbound_caller_id: str = "96345"  # the number residents see
+    followup_ring_seconds: int = 40  # then the attempt counts as unanswered
+    followup_max_call_seconds: int = 300  # an answered survey longer than this is given up
+    followup_max_concurrent: int = 10  # follow-up calls in flight at once
+    callback_attempts: int = 3
+    callback_retry_minutes: int = 10
+    callback_ring_seconds: int = 40
+    callback_abandoned: bool = False  # call back callers who hung up in the queue (with a ticket)
+    callback_abandoned_hours: int = 2  # ... if they hung up this recently
+    # Daily jobs
+    statistics_days_back: int = 7  # finished days whose snapshot is filled in when missing
+    prompt_cache_retention_days: int = 90  # rendered prompt-cache files unused this long are deleted
+    recordings_retention_days: int = 0  # recordings older than this are deleted; 0 keeps them
 
     # Speech
     vosk_model_path: str = ""  # empty: the model of the installed vosk-model-* package, if any
@@ -236,6 +251,24 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("calling hours: the start must be before the end")
     if settings.claim_lease_seconds < 10:
         raise ConfigError("setting 'claim_lease_seconds': must be at least 10 seconds")
+    _validate_outbound(settings)
+
+
+def _validate_outbound(settings: Settings) -> None:
+    """The follow-up, callback and retention settings (issue 7)."""
+    bounds = {"followup_attempts": (1, 10), "callback_attempts": (1, 10), "followup_ring_seconds": (5, 120),
+              "callback_ring_seconds": (5, 120), "followup_max_call_seconds": (30, 3600),
+              "followup_max_concurrent": (1, 500), "followup_retry_minutes": (1, 24 * 60),
+              "callback_retry_minutes": (1, 24 * 60), "followup_delay_minutes": (0, 30 * 24 * 60),
+              "callback_abandoned_hours": (1, 72), "statistics_days_back": (1, 366),
+              "prompt_cache_retention_days": (0, 3650), "recordings_retention_days": (0, 36500)}
+    for name, (low, high) in bounds.items():
+        value = getattr(settings, name)
+        if not low <= value <= high:
+            raise ConfigError(f"setting {name!r}: {value} is not between {low} and {high}")
+    caller_id = settings.outbound_caller_id
+    if not (caller_id.isascii() and caller_id.isdigit() and 3 <= len(caller_id) <= 20):
+        raise ConfigError("setting 'outbound_caller_id': 3 to 20 digits")
 
 
 def parse_clock(text: str, name: str) -> dt.time:

@@ -200,6 +200,49 @@ FIXED: dict[str, dict[str, str]] = {
         "zh": "",
         "en": "",
     },
+    # --- follow-up survey (回访) and callbacks: ivr/survey.py, [hotline-followup], [hotline-callback]
+    "survey_intro": {
+        "zh": "您好，这里是96345社区服务热线，现在对您近期的服务请求进行回访。",
+        "en": "Hello, this is the 96345 community service hotline, calling about your recent request.",
+    },
+    "survey_rating": {
+        "zh": (
+            "请为服务人员的服务打分：非常满意请按5，满意请按4，一般请按3，不满意请按2，非常不满意请按1。"
+            "转人工服务请按0。"
+        ),
+        "en": (
+            "Please rate the service: press 5 for very satisfied, 4 for satisfied, 3 for neutral, "
+            "2 for dissatisfied, 1 for very dissatisfied. To speak to an operator press 0."
+        ),
+    },
+    "survey_solved": {
+        "zh": "您的问题是否已经解决？已解决请按1，未解决请按2，转人工服务请按0。",
+        "en": "Is your problem solved? Press 1 for yes, 2 for no. To speak to an operator press 0.",
+    },
+    "survey_thanks": {
+        "zh": "感谢您的评价，祝您生活愉快，再见。",
+        "en": "Thank you for your feedback. Goodbye.",
+    },
+    "survey_reopen": {
+        "zh": "很抱歉给您带来不便，我们已重新受理您的问题，将尽快安排处理。",
+        "en": "We are sorry. Your request has been reopened and we will take care of it soon.",
+    },
+    "survey_already": {
+        "zh": "您已完成本次回访，感谢您的配合，再见。",
+        "en": "You have already answered this follow-up. Thank you, goodbye.",
+    },
+    "survey_unavailable": {
+        "zh": "对不起，现在无法完成回访，我们稍后再与您联系，再见。",
+        "en": "Sorry, we cannot take your feedback now. We will contact you again. Goodbye.",
+    },
+    "callback_calling": {
+        "zh": "您好，这里是96345社区服务热线，现在给您回电，正在为您转接话务员，请稍候。",
+        "en": (
+            "Hello, this is the 96345 community service hotline calling you back. Connecting you to an "
+            "operator, please hold."
+        ),
+    },
+    # --- end of follow-up survey (回访)
 }
 
 _ZH_DIGITS = "零一二三四五六七八九"

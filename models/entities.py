@@ -8,12 +8,14 @@ points ledger.  Domain operations live in the sibling modules and take a ``Sessi
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     Enum,
     Float,
     ForeignKey,
@@ -378,3 +380,91 @@ class PointsEntry(Base):
     reason: Mapped[str] = mapped_column(String(64))
     ref: Mapped[str] = mapped_column(String(96), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# --- follow-ups, callbacks, alerts, daily statistics (issue 7) --------------------------------------
+
+class OutboundState(StrEnum):
+    """Where one outbound call attempt (a follow-up survey or a callback) is."""
+
+    PLACING = "placing"  # stored; the Originate is being sent
+    RINGING = "ringing"  # Asterisk accepted the Originate; the resident's phone rings
+    ANSWERED = "answered"  # the resident answered (OriginateResponse Success)
+    SURVEYED = "surveyed"  # follow-up: the rating was recorded
+    AGENT = "agent"  # follow-up: the resident pressed 0 and went to the agents' queue
+    INCOMPLETE = "incomplete"  # follow-up: answered, hung up before rating
+    CONNECTED = "connected"  # callback: an agent took the call
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    FAILED = "failed"  # the carrier or Asterisk could not place it
+    LOST = "lost"  # no result by its deadline (e.g. the scheduler was restarted mid-call)
+
+
+class OutboundCall(Base):
+    """One outbound call attempt of a follow-up or callback task, stored before it is placed.
+
+    Unique by (task, attempt): a restarted scheduler finds the attempt and never places it twice.
+    Its Asterisk uniqueid is ``hotline-ob-<id>`` (set by the Originate), so AMI events find it.
+    """
+
+    __tablename__ = "outbound_calls"
+    __table_args__ = (UniqueConstraint("task_id", "attempt"),
+                      Index("ix_outbound_calls_purpose_state", "purpose", "state"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("scheduled_tasks.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # followup | callback
+    attempt: Mapped[int] = mapped_column(Integer)
+    number: Mapped[str] = mapped_column(String(64))  # E.164
+    state: Mapped[OutboundState] = mapped_column(_enum(OutboundState, 16), default=OutboundState.PLACING)
+    queue: Mapped[str | None] = mapped_column(String(32))  # callback: the queue short name
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    action_id: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(64))  # originate reason, hangup cause, failure
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # follow-up: rating, solved
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    deadline_at: Mapped[dt.datetime] = mapped_column()  # no result by then: lost
+    originated_at: Mapped[dt.datetime | None] = mapped_column()
+    answered_at: Mapped[dt.datetime | None] = mapped_column()
+    connected_at: Mapped[dt.datetime | None] = mapped_column()
+    ended_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class Alert(Base):
+    """Something a supervisor or agent must look at (an SLA breach, a low rating, an unreachable
+    resident…), raised once per cause (``key``) and shown until someone resolves it."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_resolved_created", "resolved_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    audience: Mapped[str] = mapped_column(String(16), default="supervisor")  # supervisor | agent
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    text: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column()
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class DailyStatistics(Base):
+    """The figures of one local day (Asia/Shanghai), written once after the day is over."""
+
+    __tablename__ = "daily_statistics"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    calls_offered: Mapped[int] = mapped_column(Integer, default=0)
+    calls_answered: Mapped[int] = mapped_column(Integer, default=0)
+    calls_abandoned_ivr: Mapped[int] = mapped_column(Integer, default=0)
+    calls_abandoned_queue: Mapped[int] = mapped_column(Integer, default=0)
+    tickets_opened: Mapped[int] = mapped_column(Integer, default=0)
+    tickets_completed: Mapped[int] = mapped_column(Integer, default=0)
+    surveys: Mapped[int] = mapped_column(Integer, default=0)
+    rating_mean: Mapped[float | None] = mapped_column(Float)
+    followups_unreachable: Mapped[int] = mapped_column(Integer, default=0)
+    callbacks_placed: Mapped[int] = mapped_column(Integer, default=0)
+    escalations: Mapped[int] = mapped_column(Integer, default=0)
+    by_category: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # category code → tickets
+    computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,7 +1,8 @@
 """SLA watch: each sub-service's time to dispatch and time to completion.
 
-A breach escalates the ticket once: its priority goes up one level and an ``escalation`` entry
-(the supervisors' alert) lands on the timeline.  The status is left as it is, so the job carries
+A breach escalates the ticket once: its priority goes up one level and a supervisor alert is
+raised (``models.alerts``: a row the wallboard and workspace list, and an ``escalation`` entry on
+the timeline).  The status is left as it is, so the job carries
 on where it was; the ``escalated`` status stays a supervisor's manual decision.
 """
 
@@ -13,12 +14,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.alerts import raise_alert
 from models.base import utcnow
 from models.entities import SubService, Ticket
-from models.enums import EventKind, Priority, TicketStatus
+from models.enums import Priority, TicketStatus
 from models.lifecycle import OPEN_STATUSES
 from models.scheduling import ScheduledTask, finish_task, schedule_task
-from models.tickets import append_event
 
 AWAITING_DISPATCH = frozenset({TicketStatus.ACCEPTED, TicketStatus.REOPENED})
 _ESCALATION = [Priority.NORMAL, Priority.HIGH, Priority.URGENT, Priority.EMERGENCY]
@@ -64,10 +65,9 @@ def escalate_breach(session: Session, breach: Breach, *, now: dt.datetime | None
     ticket = session.get_one(Ticket, breach.ticket_id)
     before = ticket.priority
     ticket.priority = _ESCALATION[min(len(_ESCALATION) - 1, _ESCALATION.index(before) + 1)]
-    append_event(session, ticket, EventKind.ESCALATION, "scheduler", now=now,
-                 text=f"SLA {breach.kind} breached (due {breach.due_at:%Y-%m-%d %H:%M} UTC)",
-                 detail={"breach": breach.kind, "priority": [str(before), str(ticket.priority)],
-                         "alert": "supervisor"})
+    raise_alert(session, ticket, f"sla_{breach.kind}", key=key, now=now,
+                text=f"SLA {breach.kind} breached (due {breach.due_at:%Y-%m-%d %H:%M} UTC)",
+                detail={"breach": breach.kind, "priority": [str(before), str(ticket.priority)]})
     session.flush()
     return True
 

@@ -12,8 +12,19 @@ Every job body is idempotent (a job run twice has the effect of once): due work 
 | ``sla.check`` | every 60 s | yes | 300 s | escalates each SLA breach once |
 | ``points.apply`` | every 60 s | yes | 300 s | turns new evaluations into points-ledger entries |
 | ``stars.recompute`` | every 6 h | yes | 6 h | star levels from the recent evaluations |
+| ``callbacks.place`` | every 5 s | yes | 30 s | calls back waiting residents as agents free up (outbound.py) |
+| ``stats.daily`` | every 1 h | yes | 1 h | stores each finished day's figures once (daily.py) |
+| ``housekeeping.files`` | every 6 h | yes | 6 h | deletes prompt-cache files and recordings past retention |
 
-Coalescing everywhere: after downtime, each job runs once, not once per missed period.
+Coalescing everywhere: after downtime, each job runs once, not once per missed period.  The
+daily jobs run hourly so that a scheduler started late in the day still does the day's work; a
+stored day is never computed again and a deleted file is gone, so the extra runs do nothing.
+
+Task handlers (``JobContext.handlers``, by task kind) run claimed tasks inside a transaction and
+answer ``None`` (finished) or a :class:`~callcenter.scheduler.outbound.TaskStep`: look again at
+``wait_until`` (the task goes back to pending; a check is not a failed try) and work to do after
+the commit — the follow-up handler stores the call attempt, the commit makes it durable, and only
+then is the Originate sent.
 """
 
 from __future__ import annotations
@@ -26,12 +37,16 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from callcenter.scheduler.daily import DailySettings, housekeeping, snapshot_statistics
+from callcenter.scheduler.dialer import Dialer
+from callcenter.scheduler.outbound import OutboundSettings, TaskStep, place_callbacks
 from models.base import utcnow
 from models.claims import release_expired_claims
 from models.dispatch import expire_offers
 from models.followups import CallingHours, schedule_followups
+from models.outbound import wait_task
 from models.points_rules import PointsRules, apply_evaluation_points, recompute_stars
-from models.scheduling import ScheduledTask, claim_due_tasks, finish_task, retry_task
+from models.scheduling import ScheduledTask, TaskState, claim_due_tasks, finish_task, retry_task
 from models.sla import escalate_sla_breaches
 
 log = logging.getLogger("hotline.scheduler")
@@ -40,7 +55,7 @@ log = logging.getLogger("hotline.scheduler")
 class TaskHandler(Protocol):
     """Runs one claimed task inside the caller's transaction; raises to have it retried."""
 
-    def __call__(self, session: Session, task: ScheduledTask, now: dt.datetime) -> None: ...
+    def __call__(self, session: Session, task: ScheduledTask, now: dt.datetime) -> TaskStep | None: ...
 
 
 @dataclass
@@ -57,6 +72,9 @@ class JobContext:
     points_rules: PointsRules = field(default_factory=PointsRules)
     clock: Callable[[], dt.datetime] = utcnow
     runs: dict[str, int] = field(default_factory=dict)  # job id → times run (for tests and the bench)
+    dialer: Dialer | None = None  # None: no telephone system (follow-ups and callbacks wait)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    daily: DailySettings = field(default_factory=DailySettings)
 
 
 @dataclass(frozen=True)
@@ -87,16 +105,26 @@ def drain_due_tasks(ctx: JobContext, limit: int = 200) -> int:
 
 
 def _run_task(ctx: JobContext, task_id: int, now: dt.datetime) -> None:
+    step: TaskStep | None = None
     try:
         with ctx.sessions.begin() as session:
             task = session.get_one(ScheduledTask, task_id)
-            ctx.handlers[task.kind](session, task, now)
-            finish_task(session, task, now=now)
+            step = ctx.handlers[task.kind](session, task, now)
+            if step is not None and step.wait_until is not None:
+                wait_task(task, step.wait_until)
+            elif task.state == TaskState.RUNNING:
+                finish_task(session, task, now=now)
     except Exception as exc:  # a failed task is retried, never lost
         log.warning("task %s failed: %s", task_id, exc)
         with ctx.sessions.begin() as session:
             task = session.get_one(ScheduledTask, task_id)
             retry_task(session, task, at=now + ctx.followup_retry, error=str(exc), now=now)
+        return
+    if step is not None and step.after_commit is not None:
+        try:
+            step.after_commit()
+        except Exception:  # the stored attempt times out as lost and is retried
+            log.exception("task %s: the work after its commit failed", task_id)
 
 
 def schedule_due_followups(ctx: JobContext) -> int:
@@ -136,6 +164,21 @@ def recompute_star_levels(ctx: JobContext) -> int:
         return recompute_stars(session, ctx.points_rules, now=ctx.clock())
 
 
+def place_due_callbacks(ctx: JobContext) -> int:
+    """Callbacks placed now (in serving order, within the free agents)."""
+    return len(place_callbacks(ctx.sessions, ctx.dialer, ctx.outbound, ctx.clock()).placed)
+
+
+def daily_statistics(ctx: JobContext) -> int:
+    """Days whose statistics snapshot was stored now."""
+    return snapshot_statistics(ctx.sessions, ctx.daily, ctx.clock())
+
+
+def housekeep_files(ctx: JobContext) -> int:
+    """Old prompt-cache files and recordings deleted."""
+    return sum(housekeeping(ctx.daily, ctx.clock()).values())
+
+
 JOBS = [
     JobSpec("tasks.drain", 5, 30, drain_due_tasks),
     JobSpec("followups.schedule", 60, 300, schedule_due_followups),
@@ -144,6 +187,9 @@ JOBS = [
     JobSpec("sla.check", 60, 300, check_sla),
     JobSpec("points.apply", 60, 300, apply_points),
     JobSpec("stars.recompute", 6 * 3600, 6 * 3600, recompute_star_levels),
+    JobSpec("callbacks.place", 5, 30, place_due_callbacks),
+    JobSpec("stats.daily", 3600, 3600, daily_statistics),
+    JobSpec("housekeeping.files", 6 * 3600, 6 * 3600, housekeep_files),
 ]
 JOBS_BY_ID = {spec.job_id: spec for spec in JOBS}
 
