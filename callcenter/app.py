@@ -49,21 +49,22 @@ def create_app(config: Mapping[str, Any]) -> Flask:
         MAX_CONTENT_LENGTH=256 * 1024, JSON_AS_ASCII=False,
     )
     init_db(app)
-    CSRFProtect(app)
+    csrf = CSRFProtect(app)
     init_security(app)
     init_i18n(app)
     init_telephony(app)
-    _register_blueprints(app)
+    _register_blueprints(app, csrf)
     _register_errors(app)
     app.after_request(_security_headers)
     return app
 
 
-def _register_blueprints(app: Flask) -> None:
-    from callcenter import agent, api, auth, dispatch, provider, supervisor
+def _register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
+    from callcenter import agent, api, auth, dispatch, open311, provider, supervisor
 
-    for module in (auth, agent, dispatch, provider, api, supervisor):
+    for module in (auth, agent, dispatch, provider, api, supervisor, open311):
         app.register_blueprint(module.bp)
+    csrf.exempt(open311.bp)  # no cookies there: every call carries its API key
 
 
 def _security_headers(response: Response) -> Response:

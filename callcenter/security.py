@@ -81,7 +81,7 @@ def public(view: F) -> F:
 
 def wants_json() -> bool:
     """Whether the client asked for JSON (the API, fetch calls)."""
-    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+    return request.path.startswith(("/api/", "/open311/")) or request.accept_mimetypes.best == "application/json"
 
 
 def _require_login() -> Response | None:

@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "prompts": ("hotline.commands.prompts", "prompts"),
     "web": ("hotline.commands.web", "web"),
     "calls": ("hotline.commands.supervise", "calls"),
+    "api-client": ("hotline.commands.api_client", "api_client"),
 }
 
 

@@ -16,6 +16,7 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
     PROVIDER = "provider"  # 加盟商人员
+    API = "api"  # an online-channel client (掌上下单: app / mini-program backend); no console login
 
 
 class Channel(StrEnum):

@@ -40,3 +40,22 @@ def test_bad_settings_are_usage_errors_not_tracebacks(tmp_path: Path) -> None:
     assert result.returncode == 2 and "agi_port" in result.stderr and "Traceback" not in result.stderr
     result = hotline("--set", "nonsense", "db", "check")
     assert result.returncode == 2 and "key=value" in result.stderr
+
+
+def test_api_client_add_list_revoke(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    assert hotline(*data, "db", "seed").returncode == 0
+    added = hotline(*data, "api-client", "add", "wechat-app", "--station", "LD")
+    assert added.returncode == 0, added.stderr
+    key = added.stdout.strip().splitlines()[-1]
+    assert key.startswith("wechat-app.") and len(key) > 40
+    with sqlite3.connect(tmp_path / "hotline.db") as conn:  # only a digest of the key is stored
+        stored = conn.execute("SELECT password_hash FROM users WHERE username = 'wechat-app'").fetchone()[0]
+        assert key.partition(".")[2] not in stored
+    assert "wechat-app\tactive" in hotline(*data, "api-client", "list").stdout
+    again = hotline(*data, "api-client", "add", "wechat-app")
+    assert again.returncode == 1 and "taken" in again.stderr and "Traceback" not in again.stderr
+    bad = hotline(*data, "api-client", "add", "Bad Name!", "--station", "NOPE")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert hotline(*data, "api-client", "revoke", "wechat-app").returncode == 0
+    assert "wechat-app\trevoked" in hotline(*data, "api-client", "list").stdout
