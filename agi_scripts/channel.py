@@ -12,6 +12,10 @@ around here and nowhere else:
   ``send_command`` refuses any line that is not exactly one safe command.
 * Over FastAGI Asterisk reports a hangup as a bare ``HANGUP`` line and then answers ``511`` to
   commands: both become :class:`ivr.ports.CallerHungUp`.
+
+A sound Asterisk cannot play on a live channel is :class:`PromptUnavailable`.  For prompts that have
+a fallback (a catalogue name whose file was never rendered) the channel says the fallback instead
+and remembers the gap for a while (:class:`MissingPrompts`), so a new sub-service never drops a call.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import contextlib
 import io
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
@@ -32,6 +37,7 @@ from ivr.ports import CallerHungUp, CallInfo, ChannelError, DigitInput, Recognit
 MAX_ENV_LINES = 200
 # Commands whose -1 may mean "could not play/run" on a live channel rather than a hangup.
 PROBED_ON_FAILURE = frozenset({"STREAM FILE", "GET DATA", "EXEC", "RECORD FILE"})
+SOUND_COMMANDS = frozenset({"STREAM FILE", "GET DATA"})
 MAX_LINE_CHARS = 8192
 DIGITS = "0123456789*#"
 
@@ -62,6 +68,45 @@ class AgiEnvironment(dict[str, str]):
 
 def _unknown_as_empty(value: str) -> str:
     return "" if value == "unknown" else value
+
+
+class PromptUnavailable(ChannelError):
+    """Asterisk could not play a sound on a live channel (no file in the channel's language)."""
+
+
+class MissingPrompts:
+    """Sounds recently found missing, shared by every call of the process.
+
+    A later call says the fallback at once instead of asking Asterisk for the file again; an entry
+    is forgotten after ``ttl_seconds``, so a prompt rendered later is used again without a restart.
+    """
+
+    def __init__(self, ttl_seconds: float = 300.0) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._seen: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, language: str, key: str) -> None:
+        """Note that ``key`` has no sound in ``language`` (now)."""
+        with self._lock:
+            self._seen[(language, key)] = time.monotonic()
+
+    def is_missing(self, language: str, key: str) -> bool:
+        """Whether ``key`` was found missing in ``language`` within the last ``ttl_seconds``."""
+        with self._lock:
+            seen = self._seen.get((language, key))
+            if seen is not None and time.monotonic() - seen > self.ttl_seconds:
+                del self._seen[(language, key)]
+                seen = None
+            return seen is not None
+
+    def known(self) -> list[str]:
+        """``language/key`` of every gap still remembered (for logs and tests)."""
+        with self._lock:
+            return sorted(f"{language}/{key}" for language, key in self._seen)
+
+
+PromptFallback = Callable[[str], Sequence[str]]
 
 
 def read_environment(reader: TextIO) -> AgiEnvironment:
@@ -176,8 +221,9 @@ class SafeAGI(AGI):
             raise CallerHungUp(str(exc)) from exc
         except AGIAppError as exc:  # result=-1: failure, or hangup during the command
             if command in PROBED_ON_FAILURE and self._channel_alive():
-                raise ChannelError(f"{command} failed on a live channel (missing sound file?): "
-                                   f"{self._pending}") from exc
+                error = PromptUnavailable if command in SOUND_COMMANDS else ChannelError
+                raise error(f"{command} failed on a live channel (missing sound file?): "
+                            f"{self._pending}") from exc
             self.hung_up = True
             raise CallerHungUp(str(exc)) from exc
         except AGIUnknownError as exc:
@@ -234,15 +280,20 @@ def _digit_of(result: str) -> str:
 class AgiChannel:
     """:class:`ivr.ports.CallChannel` over a FastAGI session.
 
-    Prompt keys are played as ``<sound_prefix>/<key>`` from the channel's language folder.
+    Prompt keys are played as ``<sound_prefix>/<key>`` from the channel's language folder.  A key
+    whose sound is missing is replaced by ``fallback(key)`` (tried in order) when it has one.
     """
 
     def __init__(self, session: SafeAGI, sound_prefix: str = "hotline",
-                 listen_via: Callable[[AgiChannel, RecognitionStream, float], str] | None = None) -> None:
+                 listen_via: Callable[[AgiChannel, RecognitionStream, float], str] | None = None,
+                 fallback: PromptFallback | None = None, missing: MissingPrompts | None = None) -> None:
         self._session = session
         self._call = session.env.call_info()
         self._prefix = sound_prefix
         self._listen_via = listen_via
+        self._fallback = fallback
+        self._missing = missing if missing is not None else MissingPrompts()
+        self._language = self._call.language
 
     @property
     def call(self) -> CallInfo:
@@ -263,28 +314,46 @@ class AgiChannel:
 
     def set_language(self, language: str) -> None:
         self.set_variable("CHANNEL(language)", language)
+        self._language = language
 
     def play(self, prompts: Sequence[str], escape_digits: str = "") -> str:
         for key in prompts:
-            result, _ = self._session.command("STREAM FILE", self._sound(key), escape_digits)
+            result, _ = self._with_fallback(key, lambda sound: self._session.command(
+                "STREAM FILE", sound, escape_digits))
             digit = _digit_of(result)
             if digit:
                 return digit
         return ""
+
+    def _with_fallback(self, key: str, run: Callable[[str], tuple[str, str]]) -> tuple[str, str]:
+        """Run a sound command on ``key``, or on its fallbacks when its sound is missing."""
+        candidates = [key, *(self._fallback(key) if self._fallback else ())]
+        usable = [c for c in candidates if not self._missing.is_missing(self._language, c)] or candidates[-1:]
+        for number, candidate in enumerate(usable, start=1):
+            try:
+                return run(self._sound(candidate))
+            except PromptUnavailable:
+                if number == len(usable):
+                    raise
+                self._missing.add(self._language, candidate)
+                log.warning("[%s] step=prompt_missing prompt=%s language=%s saying=%s",
+                            self._call.uniqueid, candidate, self._language, usable[number])
+        raise AssertionError("unreachable")
 
     def collect_digits(self, prompts: Sequence[str], max_digits: int, timeout_ms: int) -> DigitInput:
         first = self.play(prompts[:-1], DIGITS) if len(prompts) > 1 else ""
         if first:
             if max_digits == 1 or first == "#":
                 return DigitInput(first.rstrip("#"))
-            more = self._get_data(self._sound("silence"), timeout_ms, max_digits - 1)
+            more = self._get_data("silence", timeout_ms, max_digits - 1)
             return DigitInput(first + more.digits, more.timed_out)
         if not prompts:
-            return self._get_data(self._sound("silence"), timeout_ms, max_digits)
-        return self._get_data(self._sound(prompts[-1]), timeout_ms, max_digits)
+            return self._get_data("silence", timeout_ms, max_digits)
+        return self._get_data(prompts[-1], timeout_ms, max_digits)
 
-    def _get_data(self, sound: str, timeout_ms: int, max_digits: int) -> DigitInput:
-        result, data = self._session.command("GET DATA", sound, timeout_ms, max_digits)
+    def _get_data(self, key: str, timeout_ms: int, max_digits: int) -> DigitInput:
+        result, data = self._with_fallback(key, lambda sound: self._session.command(
+            "GET DATA", sound, timeout_ms, max_digits))
         digits = "".join(c for c in result if c in DIGITS)
         return DigitInput(digits, timed_out=data == "timeout")
 

@@ -10,22 +10,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from agi_scripts.callbacks import CallbackRequest, read_callback_request
 from agi_scripts.server import AgiCall, Route
 from ivr.catalogue import Catalogue
 from ivr.flow import FlowSettings, IvrFlow
-from ivr.ports import IvrPath, Outcome, Recognizer, TicketSink
+from ivr.ports import CallerHungUp, CallInfo, IvrPath, Outcome, Recognizer, TicketSink
+from ivr.prompts import LANGUAGES
 from ivr.status import StatusQuery
 from ivr.survey import SurveyAnswers, SurveyFlow, SurveySettings
+from models.base import utcnow
 from models.surveys import SurveyOutcome, SurveyTarget
 
 OUTCOME = "HOTLINE_OUTCOME"
+CALLBACK_OUTCOME = "callback"
 
 
 class CallbackStore(Protocol):
     """Where a waiting caller's callback request is recorded."""
 
-    def request_callback(self, ticket_number: str) -> bool:
-        """Mark the ticket for a callback; False when there is no such ticket."""
+    def book_callback(self, call: CallInfo, request: CallbackRequest) -> str | None:
+        """Mark the call's ticket for a callback, keeping the caller's turn; its number, or None."""
 
 
 @runtime_checkable
@@ -63,11 +67,24 @@ def ivr_route(deps: IvrDependencies) -> Route:
     """The ``ivr`` route: the inbound call flow, from welcome to the queue's channel variables."""
 
     def route(call: AgiCall) -> None:
-        flow = IvrFlow(call.channel, deps.sink, deps.catalogue(), deps.recognizer, deps.flow,
+        try:
+            catalogue = deps.catalogue()
+        except Exception:
+            _finish_as_error(deps, call, IvrPath(steps=["welcome"]))
+            raise
+        flow = IvrFlow(call.channel, deps.sink, catalogue, deps.recognizer, deps.flow,
                        deps.language, step_log=call.log.info)
-        flow.run()
+        flow.run()  # records an error outcome itself before re-raising
 
     return route
+
+
+def _finish_as_error(deps: IvrDependencies, call: AgiCall, path: IvrPath) -> None:
+    """Best effort: the call record ends as an IVR error (degraded) before the server's fallback."""
+    try:
+        deps.sink.finish_ivr(call.channel.call, path, Outcome.ERROR)
+    except Exception as exc:
+        call.log.warning("step=error record=not-stored reason=%s", type(exc).__name__)
 
 
 def status_route(deps: IvrDependencies) -> Route:
@@ -75,35 +92,54 @@ def status_route(deps: IvrDependencies) -> Route:
 
     def route(call: AgiCall) -> None:
         channel = call.channel
-        channel.answer()
-        channel.set_language(deps.language)
         path = IvrPath(steps=["status"])
-        query = StatusQuery(channel, deps.sink, deps.catalogue(), deps.flow.digit_timeout_ms)
-        status = query.run(None, path)
-        call.log.info("step=status ticket=%s state=%s", status.number if status else "-",
-                      status.state if status else "-")
-        channel.play(["goodbye"])
-        channel.set_variable(OUTCOME, Outcome.STATUS.value)
+        try:
+            channel.answer()
+            channel.set_language(deps.language)
+            query = StatusQuery(channel, deps.sink, deps.catalogue(), deps.flow.digit_timeout_ms)
+            status = query.run(None, path)
+            call.log.info("step=status ticket=%s state=%s", status.number if status else "-",
+                          status.state if status else "-")
+            channel.play(["goodbye"])
+            channel.set_variable(OUTCOME, Outcome.STATUS.value)
+        except CallerHungUp:
+            deps.sink.finish_ivr(channel.call, path, Outcome.ABANDONED)
+            raise
+        except Exception:
+            _finish_as_error(deps, call, path)
+            raise
         deps.sink.finish_ivr(channel.call, path, Outcome.STATUS)
 
     return route
 
 
 def callback_route(deps: IvrDependencies) -> Route:
-    """The ``callback`` route: a caller waiting in the queue pressed the callback key.
+    """The ``callback`` route: a caller waiting in a queue pressed the callback key (1).
 
-    Reads ``HOTLINE_TICKET`` from the channel, records the request on the ticket (the scheduler
-    places the call), confirms, and sets ``HOTLINE_OUTCOME=callback`` so the dialplan hangs up.
+    Reached from ``[hotline-queue-exit]`` with the key as the AGI argument.  Reads the call's ticket,
+    the queue it waited in and when it entered it (channel variables the IVR and the dialplan set,
+    checked by :mod:`agi_scripts.callbacks`), records the callback on the ticket keeping the
+    caller's turn (a call that reached the queue without a ticket -- the IVR was down -- gets one),
+    confirms and sets ``HOTLINE_OUTCOME=callback`` so the dialplan hangs up.  When nothing could be
+    recorded it sets ``agent`` and the dialplan puts the caller back in the queue.
     """
 
     def route(call: AgiCall) -> None:
-        number = call.channel.get_variable("HOTLINE_TICKET")
-        recorded = bool(number and number.isdigit() and deps.callbacks
-                        and deps.callbacks.request_callback(number))
-        call.log.info("step=callback ticket=%s recorded=%s", number or "-", recorded)
-        call.channel.set_language(deps.language)
-        call.channel.play(["callback_recorded" if recorded else "transfer_agent"])
-        call.channel.set_variable(OUTCOME, "callback" if recorded else Outcome.AGENT.value)
+        channel = call.channel
+        request = read_callback_request(call.env.get("agi_arg_1", ""), channel.get_variable, utcnow())
+        ticket = None
+        if request.valid_key and deps.callbacks is not None:
+            ticket = deps.callbacks.book_callback(channel.call, request)
+        call.log.info("step=callback key=%s ticket=%s queue=%s entered=%s recorded=%s", request.key or "-",
+                      ticket or "-", request.queue or "-",
+                      request.entered_at.isoformat() if request.entered_at else "-", bool(ticket))
+        if ticket is None:
+            channel.set_variable(OUTCOME, Outcome.AGENT.value)
+            return
+        if channel.call.language not in LANGUAGES:  # a call the IVR never took (degraded)
+            channel.set_language(deps.language)
+        channel.play(["callback_recorded"])
+        channel.set_variable(OUTCOME, CALLBACK_OUTCOME)
 
     return route
 

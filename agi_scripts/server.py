@@ -2,14 +2,16 @@
 
 Concurrency model: one thread per call.  A call spends almost all of its time waiting for
 Asterisk (prompts playing, digits awaited), so threads blocked on their sockets cost a stack and
-no CPU; pyst2 is blocking code and fits it unchanged.  ``bench/agi.py`` and
-``tests/agi/test_server_load.py`` show hundreds of simultaneous calls on one process.  A bound on
+no CPU; pyst2 is blocking code and fits it unchanged.  ``bench/calls.py`` (the real ``ivr`` route
+through the sandbox at 200 and 400 calls) and ``tests/agi/test_server_load.py`` show hundreds of
+simultaneous calls on one process.  A bound on
 concurrent calls protects the process: a call over the bound is closed at once, without a route,
 so the dialplan falls back to the human queue straight away (no dead air).
 
 Failure contract with the dialplan: a route that raises leaves ``HOTLINE_OUTCOME=error`` (when
 the channel is still there) and never sets ``HOTLINE_QUEUE``; the connection is closed, the AGI
-application returns, and the dialplan queues the caller in the general queue.
+application returns, and the dialplan queues the caller in the general queue.  (Routes finish their
+own call records first: the ``ivr`` route records a degraded/error outcome before re-raising.)
 """
 
 from __future__ import annotations
@@ -19,16 +21,28 @@ import socket
 import socketserver
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from agi_scripts.channel import AgiChannel, AgiEnvironment, SafeAGI, open_session
+from agi_scripts.channel import (
+    AgiChannel,
+    AgiEnvironment,
+    MissingPrompts,
+    PromptFallback,
+    SafeAGI,
+    open_session,
+)
 from ivr.masking import mask_phone
 from ivr.ports import CallerHungUp, ChannelError, Outcome, RecognitionStream
 
 log = logging.getLogger("hotline.agi")
 
 OUTCOME_VARIABLE = "HOTLINE_OUTCOME"
+# Commands Asterisk answers at once (no prompt, no waiting for the caller): their time from sending
+# to the answer is the AGI round trip the benchmark reports.
+QUICK_COMMANDS = frozenset({"ANSWER", "SET VARIABLE", "GET VARIABLE", "CHANNEL STATUS", "VERBOSE"})
+ROUND_TRIP_SAMPLES = 200_000
 
 
 @dataclass
@@ -62,6 +76,7 @@ class ServerStats:
     active: int = 0
     peak_active: int = 0
     commands: int = 0
+    round_trips: deque[float] = field(default_factory=lambda: deque(maxlen=ROUND_TRIP_SAMPLES), repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def enter(self) -> None:
@@ -81,10 +96,20 @@ class ServerStats:
             elif outcome == "hangup":
                 self.hung_up += 1
 
-    def count_command(self) -> None:
-        """One AGI command was answered."""
+    def count_command(self, command: str = "", seconds: float = 0.0) -> None:
+        """One AGI command was answered (after ``seconds``)."""
         with self.lock:
             self.commands += 1
+            if command in QUICK_COMMANDS:
+                self.round_trips.append(seconds)
+
+    def snapshot(self) -> dict[str, object]:
+        """The counters and the quick commands' round trips in seconds (for ``--stats-file``)."""
+        with self.lock:
+            return {"started": self.started, "finished": self.finished, "failed": self.failed,
+                    "hung_up": self.hung_up, "refused": self.refused, "active": self.active,
+                    "peak_active": self.peak_active, "commands": self.commands,
+                    "round_trips": list(self.round_trips)}
 
 
 @dataclass(frozen=True)
@@ -118,9 +143,12 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
     request_queue_size = 1024  # a burst of calls must not be refused by the listen backlog
 
     def __init__(self, address: tuple[str, int], routes: Mapping[str, Route],
-                 limits: ServerLimits | None = None, listen_via: ListenVia | None = None) -> None:
+                 limits: ServerLimits | None = None, listen_via: ListenVia | None = None,
+                 prompt_fallback: PromptFallback | None = None) -> None:
         self.routes = dict(routes)
         self.listen_via = listen_via
+        self.prompt_fallback = prompt_fallback
+        self.missing_prompts = MissingPrompts()
         self.limits = limits or ServerLimits()
         self.stats = ServerStats()
         self._slots = threading.BoundedSemaphore(self.limits.max_calls)
@@ -161,7 +189,8 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
     def _dispatch(self, session: SafeAGI, started: float) -> str:
         env = session.env
         call_log = CallLog(log, {"uniqueid": env.get("agi_uniqueid", "-")})
-        channel = AgiChannel(session, listen_via=self.listen_via)
+        channel = AgiChannel(session, listen_via=self.listen_via, fallback=self.prompt_fallback,
+                             missing=self.missing_prompts)
         call = AgiCall(env=env, session=session, channel=channel, log=call_log)
         route = self.routes.get(env.script)
         call_log.info("start route=%s caller=%s", env.script or "-", mask_phone(env.get("agi_callerid", "")))
@@ -190,7 +219,7 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
         return self.stats.active
 
     def _count_command(self, command: str, line: str, seconds: float) -> None:
-        self.stats.count_command()
+        self.stats.count_command(command, seconds)
 
     def handle_error(self, request: object, client_address: object) -> None:
         log.exception("FastAGI connection from %s failed", client_address)

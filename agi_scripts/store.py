@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from agi_scripts.callbacks import CallbackRequest
 from ivr.catalogue import Catalogue, MenuCategory, MenuService
 from ivr.ports import (
     CallerProfile,
@@ -49,6 +50,7 @@ from models.tickets import (
     ticket_by_number,
 )
 
+CALLBACK_ONLY_DESCRIPTION = "来电在排队时请求回电（未经语音导航）"
 PRIORITY_STEP = 10  # HOTLINE_PRIORITY = rank * 10: normal 0, high 10, urgent 20, emergency 30
 GENERAL_QUEUE = "general"
 EMERGENCY_QUEUE = "emergency"
@@ -168,14 +170,33 @@ class ModelsTicketSink:
             return TicketStatus(number=ticket.number, state=ticket.status.value,
                                 provider_kind=ticket.category.code if ticket.category else "")
 
-    def request_callback(self, ticket_number: str) -> bool:
-        """Record that the waiting caller asked to be called back (idempotent)."""
+    def book_callback(self, call: CallInfo, request: CallbackRequest) -> str | None:
+        """Record that the waiting caller asked to be called back, keeping their turn (idempotent).
+
+        The ticket is the call's own: the one ``HOTLINE_TICKET`` names when it belongs to this call,
+        else the one the call record points at, else -- a caller who reached the queue without the
+        IVR -- a new general ticket for the call.  Returns its number, or None when the call is
+        unknown to Asterisk's identifiers (nothing is stored then).
+        """
+        if not call.uniqueid:
+            return None
         with self.sessions.begin() as session:
-            ticket = ticket_by_number(session, ticket_number)
+            record = self._call_record(session, call)
+            ticket = ticket_by_number(session, request.ticket_number) if request.ticket_number else None
+            if ticket is not None and ticket.id != record.ticket_id and ticket.origin_call_id != record.id:
+                ticket = None  # not this call's ticket: never book a callback on someone else's
+            if ticket is None and record.ticket_id is not None:
+                ticket = session.get(Ticket, record.ticket_id)
             if ticket is None:
-                return False
-            request_callback(session, ticket, actor="ivr")
-            return True
+                ticket = open_ticket_for_call(
+                    session, uniqueid=call.uniqueid, linkedid=call.linkedid or None,
+                    caller_number=call.caller_number or None, caller_name=call.caller_name or None,
+                    request=TicketRequest(channel=Channel.PHONE, description=CALLBACK_ONLY_DESCRIPTION))
+            request_callback(session, ticket, actor="ivr", queue=request.queue,
+                             queue_entered_at=request.entered_at)
+            append_ivr_step(record, {"steps": "queue>callback", "digits": request.key, "speech": "",
+                                     "outcome": "callback"})
+            return ticket.number
 
     # --- follow-up survey (回访): the ``survey`` route's store -----------------------------------------
 

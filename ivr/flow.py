@@ -4,9 +4,13 @@ States are small methods; each returns the next state.  The machine is bounded: 
 retry budget (then an agent), and the whole call has a step budget, so no input can make it loop
 forever.  A hangup at any state ends the flow: before a ticket exists the call becomes an
 abandoned-in-IVR record with the digits so far; after it, the ticket stands as opened (never half).
+Any other failure (the store, a prompt Asterisk cannot play) finishes the call record as an error
+before it reaches the FastAGI server, whose dialplan fallback puts the caller through to a human.
 
 Leaving the flow, the dialplan reads ``HOTLINE_OUTCOME`` and, when a ticket was opened,
 ``HOTLINE_TICKET``, ``HOTLINE_CATEGORY``, ``HOTLINE_PRIORITY`` and ``HOTLINE_QUEUE`` (set last).
+A caller about to wait in a queue hears that 1 books a callback instead (the queue's exit key,
+``asterisk_conf/queues.conf``), except in the emergency queue.
 """
 
 from __future__ import annotations
@@ -128,12 +132,25 @@ class IvrFlow:
                 state = getattr(self, f"_on_{state.value}")()
         except CallerHungUp:
             self._abandoned()
+        except Exception:
+            self._failed()
+            raise
         return FlowResult(self._c.outcome, self._c.ticket,
                           self._c.ticket.queue if self._c.ticket else GENERAL_QUEUE, self._c.path)
 
     def _log(self, step: str, **details: object) -> None:
         extra = " ".join(f"{k}={v}" for k, v in details.items())
         self._step_log(f"step={step} {extra}".rstrip())
+
+    def _failed(self) -> None:
+        """Record the call as failed in the IVR (best effort: the store itself may be what failed)."""
+        self._log("error", digits=self._c.path.digits or "-")
+        if self._finished:
+            return
+        try:
+            self._finish(Outcome.ERROR)
+        except Exception as exc:  # the original error is what the server logs and acts on
+            self._log("error", record="not stored", reason=type(exc).__name__)
 
     def _abandoned(self) -> None:
         ticket = self._c.ticket.number if self._c.ticket else "-"
@@ -289,7 +306,7 @@ class IvrFlow:
             self._c.page, self._c.retries = 0, 0
             return State.MAIN_MENU
         if key == menu.AGENT_KEY:
-            return State.AGENT
+            return self._zero()
         self.channel.play(["goodbye"])
         self._c.outcome = Outcome.STATUS
         return State.LEAVE
@@ -345,7 +362,7 @@ class IvrFlow:
     def _on_leave(self) -> None:
         ticket = self._c.ticket
         if self._c.outcome in (Outcome.QUEUED, Outcome.AGENT):
-            self.channel.play(["transfer_agent"])
+            self.channel.play(["transfer_agent", "queue_wait_hint"])
         if ticket is not None:
             self.channel.set_variable("HOTLINE_TICKET", ticket.number)
             self.channel.set_variable("HOTLINE_CATEGORY", ticket.category_code)

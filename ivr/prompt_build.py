@@ -5,6 +5,11 @@ channel's language folder).  A rendered file is cached by the hash of engine, la
 so unchanged prompts are not rendered again; a human recording of the same name in
 ``<recorded>/<language>/<key>.wav`` is used instead of the synthetic one.  A prompt without text in
 a language is a build error listing every such prompt (never a silent gap on a call).
+
+Asterisk's own sounds that app_queue and say.c play (``ivr.prompts.SYSTEM_SOUNDS``: queue position
+announcements, Mandarin numbers) are built the same way by :func:`build_system_sounds`, under
+Asterisk's names directly in the language folder (``<out>/zh/queue-thereare.wav``,
+``<out>/zh/digits/20.wav``), for the languages Asterisk ships no sounds in.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from ivr.speech.tts import is_telephone_wav
 
 SOUND_FOLDER = "hotline"
 _KEY = re.compile(r"^[a-z][a-z0-9_]*(/[A-Za-z0-9][A-Za-z0-9_-]*)?$")
+_SYSTEM_NAME = re.compile(r"^[a-z][a-z0-9-]*(/[a-z0-9][a-z0-9-]*)?$")
 
 Progress = Callable[[int, int, str], None]
 
@@ -58,11 +64,24 @@ def prompt_path(out_dir: Path, language: str, key: str, language_dir: LanguageDi
     return folder / SOUND_FOLDER / f"{key}.wav"
 
 
-def check_texts(texts: Mapping[str, Mapping[str, str]], languages: Iterable[str]) -> None:
+def system_sound_path(out_dir: Path, language: str, name: str,
+                      language_dir: LanguageDir | None = None) -> Path:
+    """Where one of Asterisk's own sounds lives in a language folder (``digits/20`` -> ``digits/20.wav``)."""
+    if not _SYSTEM_NAME.match(name):
+        raise PromptBuildError(f"sound name {name!r} is not a safe file name")
+    folder = language_dir(language) if language_dir else out_dir / language
+    return folder / f"{name}.wav"
+
+
+PathOf = Callable[[Path, str, str, LanguageDir | None], Path]
+
+
+def check_texts(texts: Mapping[str, Mapping[str, str]], languages: Iterable[str],
+                pattern: re.Pattern[str] = _KEY) -> None:
     """Refuse the build when any prompt lacks text in a language (all problems at once)."""
     problems = []
     for key, by_language in texts.items():
-        if not _KEY.match(key):
+        if not pattern.match(key):
             problems.append(f"{key!r}: not a safe prompt key")
             continue
         for language in languages:
@@ -84,13 +103,31 @@ def build_prompts(texts: Mapping[str, Mapping[str, str]], languages: Iterable[st
     """Render (or reuse) every prompt into ``out_dir``; see the module docstring."""
     languages = list(languages)
     check_texts(texts, languages)
+    return _build(texts, languages, out_dir, cache_dir, synthesizer, recorded_dir, progress, engine_id,
+                  language_dir, prompt_path)
+
+
+def build_system_sounds(texts: Mapping[str, Mapping[str, str]], languages: Iterable[str], out_dir: Path,
+                        cache_dir: Path, synthesizer: Synthesizer, recorded_dir: Path | None = None,
+                        progress: Progress | None = None, engine_id: str = "",
+                        language_dir: LanguageDir | None = None) -> BuildReport:
+    """Render (or reuse) Asterisk's own sounds under their names for ``languages`` (see module doc)."""
+    languages = list(languages)
+    check_texts(texts, languages, _SYSTEM_NAME)
+    return _build(texts, languages, out_dir, cache_dir, synthesizer, recorded_dir, progress, engine_id,
+                  language_dir, system_sound_path)
+
+
+def _build(texts: Mapping[str, Mapping[str, str]], languages: list[str], out_dir: Path, cache_dir: Path,
+           synthesizer: Synthesizer, recorded_dir: Path | None, progress: Progress | None, engine_id: str,
+           language_dir: LanguageDir | None, path_of: PathOf) -> BuildReport:
     engine_id = engine_id or getattr(synthesizer, "engine_id", type(synthesizer).__name__)
     report = BuildReport()
     jobs = [(language, key) for language in languages for key in texts]
     cache_dir.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     for done, (language, key) in enumerate(jobs, start=1):
-        target = prompt_path(out_dir, language, key, language_dir)
+        target = path_of(out_dir, language, key, language_dir)
         recorded = recorded_dir / language / f"{key}.wav" if recorded_dir else None
         if recorded is not None and recorded.is_file():
             if not is_telephone_wav(recorded):
@@ -134,3 +171,10 @@ def missing_prompt_files(out_dir: Path, keys: Iterable[str], languages: Iterable
     """Prompts that have no sound file (checked when the FastAGI server starts)."""
     return [f"{language}/{key}" for language in languages for key in keys
             if not prompt_path(out_dir, language, key, language_dir).is_file()]
+
+
+def missing_system_sounds(out_dir: Path, names: Iterable[str], languages: Iterable[str],
+                          language_dir: LanguageDir | None = None) -> list[str]:
+    """Asterisk's own sounds that have no file in these languages (checked at start-up)."""
+    return [f"{language}/{name}" for language in languages for name in names
+            if not system_sound_path(out_dir, language, name, language_dir).is_file()]

@@ -189,12 +189,20 @@ FIXED: dict[str, dict[str, str]] = {
         "en": "callers ahead of you.",
     },
     "callback_offer": {
-        "zh": "如不想等待，请按1，我们将尽快给您回电。",
-        "en": "If you prefer not to wait, press 1 and we will call you back.",
+        "zh": "如不想继续等待，请按1，我们将按您的排队顺序给您回电。",
+        "en": "If you prefer not to wait, press 1 and we will call you back in your turn.",
     },
     "callback_recorded": {
         "zh": "已为您登记回电，我们会尽快联系您，再见。",
         "en": "Your callback is booked. We will call you soon. Goodbye.",
+    },
+    "queue_wait_hint": {
+        "zh": "等候期间如不想等待，可随时按1，我们将按您的排队顺序给您回电。",
+        "en": "While you wait, press 1 at any time and we will call you back in your turn.",
+    },
+    "menu_option": {
+        "zh": "这项服务",
+        "en": "this service",
     },
     SILENCE: {
         "zh": "",
@@ -269,6 +277,43 @@ NUMBER_WORDS: dict[str, dict[str, str]] = {
     "num/star": {"zh": "星号", "en": "star"},
     "num/hash": {"zh": "井号", "en": "hash"},
 }
+
+
+# --- Asterisk's own sound names, for languages Asterisk ships no sounds in --------------------------
+# app_queue announces a waiting caller's position with queue-thereare / queue-youarenext, then the
+# number through say.c, then queue-callswaiting; say.c reads a Mandarin number from digits/0-9,
+# digits/10..90 (tens), digits/hundred, digits/thousand, digits/wan, digits/yi.  The sandbox (and
+# Debian) have these only in English, so a zh channel would hear English or nothing: they are
+# rendered for these languages, under Asterisk's own names (not in the hotline/ folder).
+SYSTEM_SOUND_LANGUAGES = ("zh",)
+
+SYSTEM_SOUNDS: dict[str, dict[str, str]] = {
+    "queue-thereare": {"zh": "您现在排在第", "en": "You are currently caller number"},
+    "queue-callswaiting": {"zh": "位，请耐心等候。", "en": "waiting to speak to a representative."},
+    "queue-youarenext": {
+        "zh": "您已排在第一位，下一位空闲的话务员将为您服务。",
+        "en": "Your call is now first in line and will be answered by the next available representative.",
+    },
+    "queue-thankyou": {"zh": "感谢您的耐心等待。", "en": "Thank you for your patience."},
+    **{f"digits/{n}": {"zh": _ZH_DIGITS[n], "en": _EN_NUMBERS[n]} for n in range(10)},
+    **{f"digits/{n}0": {"zh": ("" if n == 1 else _ZH_DIGITS[n]) + "十",
+                        "en": ("ten", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty",
+                               "ninety")[n - 1]} for n in range(1, 10)},
+    "digits/hundred": {"zh": "百", "en": "hundred"},
+    "digits/thousand": {"zh": "千", "en": "thousand"},
+    "digits/wan": {"zh": "万", "en": "ten thousand"},
+    "digits/yi": {"zh": "亿", "en": "hundred million"},
+}
+
+
+def catalogue_prompt_fallback(key: str) -> tuple[str, ...]:
+    """What to say instead when a catalogue name's sound file is missing (a sub-service added to the
+    catalogue before ``hotline prompts build`` ran again): a generic "this service", so the menu
+    still reads "... press 3" and the caller can choose it.  Fixed prompts have no fallback: a
+    missing one is an installation error (the call goes to the dialplan's human fallback)."""
+    if key.startswith(("svc/", "cat/")):
+        return ("menu_option",)
+    return ()
 
 
 def catalogue_prompts(catalogue: Catalogue) -> dict[str, dict[str, str]]:

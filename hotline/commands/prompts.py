@@ -102,14 +102,22 @@ def prompts() -> None:
               help="Sounds folder with one folder per language (default: prompts_dir, or Asterisk's).")
 @click.pass_context
 def build(ctx: click.Context, languages: tuple[str, ...], out: Path | None) -> None:
-    """Render every prompt (cached by content; human recordings of the same name win)."""
-    from ivr.prompt_build import PromptBuildError, build_prompts
+    """Render every prompt (cached by content; human recordings of the same name win).
+
+    Also renders, for languages Asterisk ships no sounds in (Mandarin), the sounds Asterisk itself
+    plays under their own names: app_queue's position announcements and say.c's numbers.
+    """
+    from ivr.prompt_build import PromptBuildError, build_prompts, build_system_sounds
+    from ivr.prompts import SYSTEM_SOUND_LANGUAGES, SYSTEM_SOUNDS
     from ivr.speech.tts import Pyttsx3Synthesizer, RenderError
 
     settings = settings_of(ctx)
     texts = catalogue_texts(settings)
     target = out or prompts_dir(settings)
-    total = len(texts) * len(languages)
+    system_languages = [language for language in languages if language in SYSTEM_SOUND_LANGUAGES]
+    total = len(texts) * len(languages) + len(SYSTEM_SOUNDS) * len(system_languages)
+    synthesizer = Pyttsx3Synthesizer()
+    folders = None if out else language_dir(settings)
     with click.progressbar(length=total, label=f"prompts -> {target}", show_pos=True,
                            item_show_func=lambda name: name or "") as bar:
         def progress(done: int, count: int, name: str) -> None:
@@ -117,19 +125,29 @@ def build(ctx: click.Context, languages: tuple[str, ...], out: Path | None) -> N
             bar.update(1)
 
         try:
-            report = build_prompts(texts, languages, target, cache_dir(settings), Pyttsx3Synthesizer(),
-                                   recorded_dir(settings), progress,
-                                   language_dir=None if out else language_dir(settings))
+            report = build_prompts(texts, languages, target, cache_dir(settings), synthesizer,
+                                   recorded_dir(settings), progress, language_dir=folders)
+            system = build_system_sounds(SYSTEM_SOUNDS, system_languages, target, cache_dir(settings),
+                                         synthesizer, recorded_dir(settings), progress, language_dir=folders)
         except (PromptBuildError, RenderError) as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"{report.total} prompt files: {report.rendered} rendered, {report.cached} from cache, "
                f"{report.recorded} human recordings, {report.unchanged} unchanged")
+    if system_languages:
+        click.echo(f"{system.total} Asterisk sounds ({', '.join(system_languages)}: queue position, "
+                   f"numbers): {system.rendered} rendered, {system.cached} from cache, "
+                   f"{system.recorded} human recordings, {system.unchanged} unchanged")
 
 
 @prompts.command("list")
 @click.option("--language", default="zh", show_default=True, type=click.Choice(["zh", "en"]))
 @click.pass_context
 def list_prompts(ctx: click.Context, language: str) -> None:
-    """Print every prompt key with its text."""
+    """Print every prompt key with its text (and Asterisk's own sounds rendered for the language)."""
+    from ivr.prompts import SYSTEM_SOUND_LANGUAGES, SYSTEM_SOUNDS
+
     for key, by_language in sorted(catalogue_texts(settings_of(ctx)).items()):
         click.echo(f"{key}\t{by_language.get(language, '')}")
+    if language in SYSTEM_SOUND_LANGUAGES:
+        for name, by_language in sorted(SYSTEM_SOUNDS.items()):
+            click.echo(f"{name}\t{by_language.get(language, '')}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -130,12 +131,16 @@ def test_status_route_by_number(ivr_server) -> None:  # type: ignore[no-untyped-
 def test_callback_route_records_the_request(ivr_server, db: Database) -> None:  # type: ignore[no-untyped-def]
     first = call(ivr_server, ["5", "1", None], uniqueid="1733300004.1")
     number = first.caller.variables["HOTLINE_TICKET"]
-    caller = FakeCaller(variables={"HOTLINE_TICKET": number})
-    fake = FakeAsterisk(ivr_server.port, agi_env("callback", uniqueid="1733300004.1"), caller).run()
+    caller = FakeCaller(variables={"HOTLINE_TICKET": number, "HOTLINE_QUEUE_NAME": "hotline-general",
+                                   "HOTLINE_QUEUE_ENTERED": str(int(time.time()) - 40)})
+    fake = FakeAsterisk(ivr_server.port, agi_env("callback", uniqueid="1733300004.1", agi_arg_1="1"),
+                        caller).run()
     assert fake.caller.variables["HOTLINE_OUTCOME"] == "callback"
+    assert "callback_recorded" in played(fake)
     with db.session() as s:
         ticket = ticket_by_number(s, number)
         assert ticket is not None and ticket.callback_requested
+        assert ticket.callback_queue == "hotline-general" and ticket.callback_queue_entered_at is not None
 
 
 def test_fifty_simultaneous_calls_all_produce_correct_tickets(ivr_server, db: Database) -> None:  # type: ignore[no-untyped-def]

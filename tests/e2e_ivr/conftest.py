@@ -4,6 +4,7 @@ with a seeded ticket store and rendered prompts."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 import time
@@ -19,8 +20,8 @@ from hotline.config import Settings
 from hotline.runtime import sessions_for
 from hotline.sandbox.runner import Sandbox
 from hotline.simulator.probe_agi import ProbeAgiServer
-from ivr.prompt_build import build_prompts
-from ivr.prompts import all_prompts
+from ivr.prompt_build import build_prompts, build_system_sounds
+from ivr.prompts import SYSTEM_SOUND_LANGUAGES, SYSTEM_SOUNDS, all_prompts
 from ivr.speech.tts import Pyttsx3Synthesizer
 from models.schema import upgrade_to_head
 from models.seed import seed_all
@@ -57,9 +58,19 @@ def ivr_store(ivr_settings: Settings, pbx: Sandbox) -> Settings:
 
     texts = all_prompts(load_catalogue(sessions))
     engine.dispose()
-    build_prompts(texts, ["zh", "en"], prompts_dir(ivr_settings), ivr_settings.data_dir / "prompt-cache",
-                  Pyttsx3Synthesizer(), language_dir=language_dir(ivr_settings))
+    synthesizer, cache = Pyttsx3Synthesizer(), ivr_settings.data_dir / "prompt-cache"
+    build_prompts(texts, ["zh", "en"], prompts_dir(ivr_settings), cache, synthesizer,
+                  language_dir=language_dir(ivr_settings))
+    build_system_sounds(SYSTEM_SOUNDS, SYSTEM_SOUND_LANGUAGES, prompts_dir(ivr_settings), cache, synthesizer,
+                        language_dir=language_dir(ivr_settings))
     return ivr_settings
+
+
+def played_on(pbx: Sandbox, channel: str) -> list[tuple[str, str]]:
+    """``(sound, language)`` of every file Asterisk played on ``channel`` so far (its full log)."""
+    pattern = re.compile(r"<" + re.escape(channel) + r"> Playing '([^']+)'[^\n]*? \(language '([^']*)'\)")
+    text = pbx.layout.full_log.read_text(encoding="utf-8", errors="replace")
+    return [(found.group(1).rsplit(".", 1)[0], found.group(2)) for found in pattern.finditer(text)]
 
 
 @pytest.fixture

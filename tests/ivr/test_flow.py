@@ -120,7 +120,7 @@ def test_zero_is_an_agent() -> None:
     assert channel.variables["HOTLINE_QUEUE"] == "general"
 
 
-@pytest.mark.parametrize("script", [["0", "0"], ["4", "0", "0"], ["#", "0", "0"]])
+@pytest.mark.parametrize("script", [["0", "0"], ["4", "0", "0"], ["#", "0", "0"], ["9", "123", "0", "0"]])
 def test_zero_zero_at_any_menu_is_an_emergency(script: list[str]) -> None:
     result, channel, sink = run(script)
     ref, request = only_ticket(sink)
@@ -274,3 +274,33 @@ def test_a_key_pressed_instead_of_speaking_is_a_menu_choice() -> None:
     _, channel, sink = run(script, recognizer=FakeRecognizer(), settings=SPEECH)
     assert only_ticket(sink)[1].service_code == "DRAIN-SEWER"
     assert "speech_invite" in channel.played and "menu_intro" not in channel.played
+
+
+def test_a_queued_caller_hears_the_callback_key_before_waiting() -> None:
+    _, channel, _ = run(["4", "1", None])
+    assert channel.played[-2:] == ["transfer_agent", "queue_wait_hint"]
+    _, emergency, _ = run(["0", "0"])
+    assert "queue_wait_hint" not in emergency.played
+
+
+class FailingSink(FakeSink):
+    def open_ticket(self, call, request):  # type: ignore[no-untyped-def]
+        raise RuntimeError("store down")
+
+
+def test_a_failure_finishes_the_call_as_an_error_and_still_raises() -> None:
+    channel, sink = FakeChannel(["4", "1", None]), FailingSink()
+    with pytest.raises(RuntimeError, match="store down"):
+        IvrFlow(channel, sink, CATALOGUE, None, KEYPAD).run()
+    assert [(outcome, path.digits) for _, outcome, path in sink.finished] == [(Outcome.ERROR, "41")]
+    assert "HOTLINE_QUEUE" not in channel.variables  # the dialplan's fallback decides
+
+
+class BrokenFinishSink(FailingSink):
+    def finish_ivr(self, call, path, outcome):  # type: ignore[no-untyped-def]
+        raise RuntimeError("store still down")
+
+
+def test_a_store_that_cannot_even_record_the_failure_leaves_the_first_error() -> None:
+    with pytest.raises(RuntimeError, match="store down"):
+        IvrFlow(FakeChannel(["4", "1", None]), BrokenFinishSink(), CATALOGUE, None, KEYPAD).run()

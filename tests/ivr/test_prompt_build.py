@@ -7,8 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from ivr.prompt_build import PromptBuildError, build_prompts, missing_prompt_files, prompt_path
-from ivr.prompts import FIXED, all_prompts, number_keys
+from ivr.prompt_build import (
+    PromptBuildError,
+    build_prompts,
+    build_system_sounds,
+    missing_prompt_files,
+    missing_system_sounds,
+    prompt_path,
+    system_sound_path,
+)
+from ivr.prompts import (
+    FIXED,
+    SYSTEM_SOUNDS,
+    all_prompts,
+    catalogue_prompt_fallback,
+    number_keys,
+)
 from ivr.speech.tts import Pyttsx3Synthesizer, is_telephone_wav, write_silence
 from tests.ivr.fakes import small_catalogue
 
@@ -110,3 +124,80 @@ def test_real_rendering_with_espeak_ng_makes_8khz_files(tmp_path: Path) -> None:
         assert is_telephone_wav(target)
         with wave.open(str(target)) as audio:
             assert audio.getnframes() > 8000 * 0.3  # some speech, not an empty file
+
+
+def say_number_zh(num: int) -> list[str]:
+    """The files Asterisk's say.c (ast_say_number_full_zh) plays for a number, ported line by line."""
+    if num == 0:
+        return ["digits/0"]
+    files: list[str] = []
+    playh = playt = playz = last_length = 0
+    while num or playh or playt or playz:
+        if playz:
+            files.append("digits/0")
+            last_length, playz = 0, 0
+        elif playh:
+            files.append("digits/hundred")
+            playh = 0
+        elif playt:
+            files.append("digits/thousand")
+            playt = 0
+        elif num < 1000 and last_length and last_length - len(str(num)) > 1:
+            last_length, playz = len(str(num)), 1
+        elif num < 10:
+            files.append(f"digits/{num}")
+            num = 0
+        elif num < 100:
+            last_length = len(str(num))
+            files.append(f"digits/{num // 10 * 10}")
+            num %= 10
+        elif num < 1000:
+            files.append(f"digits/{num // 100}")
+            playh, last_length = 1, len(str(num))
+            num %= 100
+        elif num < 10000:
+            files.append(f"digits/{num // 1000}")
+            playt, last_length = 1, len(str(num))
+            num %= 1000
+        else:
+            files += say_number_zh(num // 10000)
+            last_length = len(str(num))
+            num %= 10000
+            files.append("digits/wan")
+    return files
+
+
+def test_every_file_asterisk_says_a_queue_position_with_exists_in_mandarin() -> None:
+    for position in range(1, 20001):
+        assert set(say_number_zh(position)) <= set(SYSTEM_SOUNDS), position
+    spoken = {n: "".join(SYSTEM_SOUNDS[f]["zh"] for f in say_number_zh(n)) for n in (2, 10, 12, 25, 105, 3000)}
+    assert spoken == {2: "二", 10: "十", 12: "十二", 25: "二十五", 105: "一百零五", 3000: "三千"}
+    for name in ("queue-thereare", "queue-callswaiting", "queue-youarenext", "queue-thankyou"):
+        assert SYSTEM_SOUNDS[name]["zh"]
+
+
+def test_asterisk_sounds_go_under_their_own_names(tmp_path: Path) -> None:
+    synth = CountingSynthesizer()
+    report = build_system_sounds(SYSTEM_SOUNDS, ["zh"], tmp_path / "s", tmp_path / "c", synth)
+    assert report.total == len(SYSTEM_SOUNDS)
+    assert system_sound_path(tmp_path / "s", "zh", "digits/20") == tmp_path / "s/zh/digits/20.wav"
+    assert (tmp_path / "s/zh/queue-thereare.wav").is_file() and ("zh", "二十") in synth.rendered
+    assert missing_system_sounds(tmp_path / "s", SYSTEM_SOUNDS, ["zh"]) == []
+    (tmp_path / "s/zh/digits/7.wav").unlink()
+    assert missing_system_sounds(tmp_path / "s", SYSTEM_SOUNDS, ["zh"]) == ["zh/digits/7"]
+    again = build_system_sounds(SYSTEM_SOUNDS, ["zh"], tmp_path / "s", tmp_path / "c", synth)
+    assert again.rendered == 0 and again.cached == 1 and again.unchanged == len(SYSTEM_SOUNDS) - 1
+
+
+@pytest.mark.parametrize("name", ["../queue-thereare", "/etc/passwd", "digits/../../x", "Queue", "hotline/welcome/x"])
+def test_unsafe_asterisk_sound_names_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(PromptBuildError, match="safe"):
+        build_system_sounds({name: {"zh": "x"}}, ["zh"], tmp_path / "s", tmp_path / "c", CountingSynthesizer())
+    assert not (tmp_path / "s").exists()
+
+
+def test_only_catalogue_names_have_a_fallback_and_it_exists() -> None:
+    assert catalogue_prompt_fallback("svc/DRAIN-SEWER") == ("menu_option",)
+    assert catalogue_prompt_fallback("cat/DRAIN") == ("menu_option",)
+    assert catalogue_prompt_fallback("welcome") == () and catalogue_prompt_fallback("num/3") == ()
+    assert "menu_option" in FIXED
