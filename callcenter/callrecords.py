@@ -46,7 +46,7 @@ from models.base import utcnow
 from models.calls import append_ivr_step, call_by_uniqueid, record_call_start
 from models.entities import Call, Ticket, TicketEvent, User
 from models.enums import CallOutcome, Channel, EventKind
-from models.errors import ValidationError
+from models.errors import DomainError, ValidationError
 from models.tickets import TicketRequest, append_event, open_ticket_for_call, request_callback
 
 log = logging.getLogger("hotline.callrecords")
@@ -63,6 +63,7 @@ MAX_POSITION = 10000
 MESSAGE_ACTOR = "callrecords"
 MESSAGE_DESCRIPTION = "来电留言：无坐席接听，来电人留言等待回电（录音见通话记录）。"
 USERFIELD_SEPARATORS = re.compile(r"[+;,\s]+")
+CALLBACK_QUEUE = re.compile(r"^[a-z0-9-]{1,32}$")
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,17 @@ def _message_noted(session: Session, ticket: Ticket, recording: str) -> bool:
     return any(dict(detail or {}).get("message") == recording for detail in details)
 
 
+def record_message(session: Session, call: Call, at: dt.datetime) -> bool:
+    """:func:`ticket_for_message` in a savepoint: a refusal is logged and leaves the rest of the
+    call's record as it is (reconcile tries again).  True when the ticket changed."""
+    try:
+        with session.begin_nested():
+            return ticket_for_message(session, call, at)[1]
+    except DomainError as exc:
+        log.warning("no callback ticket for the message on %s: %s", call.uniqueid, exc.message)
+        return False
+
+
 def ticket_for_message(session: Session, call: Call, at: dt.datetime) -> tuple[Ticket, bool]:
     """The callback ticket of a call on which the caller left a message; True when this changed it.
 
@@ -134,9 +146,9 @@ def ticket_for_message(session: Session, call: Call, at: dt.datetime) -> tuple[T
                      detail={"message": recording, "uniqueid": call.uniqueid})
         changed = True
     if not ticket.callback_requested:
-        waited = call.queue_entered_at is not None and call.queue is not None
-        request_callback(session, ticket, actor=MESSAGE_ACTOR, now=at,
-                         queue=f"hotline-{call.queue}" if waited else None,
+        queue = f"hotline-{call.queue}" if call.queue and call.queue_entered_at else None
+        waited = queue is not None and CALLBACK_QUEUE.match(queue) is not None
+        request_callback(session, ticket, actor=MESSAGE_ACTOR, now=at, queue=queue if waited else None,
                          queue_entered_at=call.queue_entered_at if waited else None)
         changed = True
     if call.answered_at is None:
@@ -296,7 +308,7 @@ class CallRecorder:
         close_call(call, final_outcome(call, abandoned=flags.abandoned, message_left=flags.message,
                                        degraded=flags.degraded), ended)
         if flags.message:
-            ticket_for_message(session, call, ended)
+            record_message(session, call, ended)
 
     _HANDLERS: ClassVar[dict[str, Callable[[CallRecorder, Session, Message], None]]] = {
         "Newchannel": _newchannel,
@@ -457,7 +469,7 @@ def _reconcile_one(session: Session, row: dict[str, str], entries: list[QueueLog
         else:
             close_call(call, final_outcome(call, abandoned=flags.abandoned, message_left=flags.message,
                                            degraded=flags.degraded), ended)
-    if flags.message and ticket_for_message(session, call, ended)[1]:
+    if flags.message and record_message(session, call, ended):
         report.callbacks += 1  # also for a call the listener finished without seeing the message
 
 

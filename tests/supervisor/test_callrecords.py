@@ -389,3 +389,42 @@ def test_queue_positions_from_the_wire_are_checked() -> None:
         1, 7, None, None, None, None, None, None]
     assert userfield_marks("degraded+callback-message") == {"degraded", "callback-message"}
     assert userfield_marks("") == frozenset()
+
+
+def test_an_odd_queue_name_still_gives_a_callback_ticket(db: Database) -> None:
+    recorder = CallRecorder(db.sessions)
+    events = left_a_message("5.5")
+    events[1]["Queue"] = "hotline-night_shift"  # kept as a call's queue, not a callback turn
+    for event in events:
+        recorder.handle(event)
+    ticket = _ticket_of(db, "5.5")
+    assert ticket.callback_requested and ticket.callback_queue is None
+    assert _calls(db)["5.5"].queue == "night_shift"
+
+
+def test_listener_runs_periodic_work_while_connected_and_survives_its_failures(db: Database) -> None:
+    seen: list[object] = []
+
+    class FakeClient:
+        def __init__(self) -> None:
+            self.connected = threading.Event()
+            self.connected.set()
+
+        def close(self) -> None:
+            self.connected.clear()
+
+    client = FakeClient()
+
+    def work(given: object) -> None:
+        seen.append(given)
+        if len(seen) == 1:
+            raise RuntimeError("database busy")  # logged; the next tick runs again
+        if len(seen) == 3:
+            listener.stop()
+
+    listener = CallRecordListener(CallRecorder(db.sessions), lambda _on_event: client, while_connected=work,
+                                  tick=0.05)
+    thread = threading.Thread(target=listener.run)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive() and seen == [client, client, client]
