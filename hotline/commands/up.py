@@ -19,6 +19,7 @@ import click
 
 from hotline.cli import SUBCOMMANDS, settings_of
 from hotline.config import Settings
+from hotline.sandbox.siteconf import SOFTPHONE, SOFTPHONE_SECRET
 from models.seed import DEMO_ACCOUNTS, DEMO_PASSWORD
 
 
@@ -100,6 +101,10 @@ def _print_welcome(settings: Settings, running: list[str]) -> None:
         click.echo(f"  call records: listening to AMI on {settings.ami_host}:{settings.ami_port}")
     click.echo(f"  SIP:       {settings.sip_host}:{settings.sip_port} (dial 96345 from the simulator: "
                "hotline call 96345 --from 13800000001 --digits 1)")
+    if settings.asterisk_mode == "sandbox":
+        secret = settings.data_dir / "secrets" / SOFTPHONE_SECRET
+        click.echo(f"  softphone: register user {SOFTPHONE} at {settings.sip_host}:{settings.sip_port} (UDP), "
+                   f"password in {secret}, then dial 96345; agent seats agent01… use secrets/seat-agent01…")
     click.echo(f"  demo logins (password {DEMO_PASSWORD}): " + ", ".join(a[0] for a in DEMO_ACCOUNTS))
     click.echo("  Ctrl-C stops everything.")
 

@@ -59,6 +59,10 @@ def _permit(value: str) -> str:
     return f"{network.network_address}/{network.netmask}"
 
 
+SOFTPHONE = "softphone"  # the sandbox's resident softphone endpoint and login name
+SOFTPHONE_SECRET = "softphone"  # its password's file in data_dir/secrets
+
+
 def seat_names(count: int) -> list[str]:
     """The agent seat endpoints: agent01, agent02, ..."""
     if not 0 <= count <= 500:
@@ -86,6 +90,7 @@ class SiteValues:
     recordings: PurePosixPath
     queue_wait_seconds: int
     seats: dict[str, str]  # seat -> password
+    softphone_secret: str = ""  # the sandbox's resident softphone (empty: none)
 
     @classmethod
     def from_settings(cls, settings: Settings, layout: Layout) -> SiteValues:
@@ -114,6 +119,7 @@ class SiteValues:
             queue_wait_seconds=max(5, settings.queue_wait_seconds),
             seats={seat: _secret(secret_from_file(data_dir, f"seat-{seat}"), seat)
                    for seat in seat_names(settings.agent_seats)},
+            softphone_secret=_secret(secret_from_file(data_dir, SOFTPHONE_SECRET), SOFTPHONE) if sandbox else "",
         )
 
 
@@ -139,8 +145,21 @@ def pjsip_site(values: SiteValues) -> str:
                   _section(seat, "agent-auth", username=seat, password=password),
                   _section(seat, "agent-aor")]
     if values.sandbox:
-        parts += [f'#include "{SIMULATOR_DIR}/pjsip_sim.conf"', "", *_simulator_pjsip(values)]
+        parts += [f'#include "{SIMULATOR_DIR}/pjsip_sim.conf"', "", *_simulator_pjsip(values),
+                  *_softphone_pjsip(values)]
     return "\n".join(parts)
+
+
+def _softphone_pjsip(values: SiteValues) -> list[str]:
+    """The sandbox's resident softphone: any SIP phone registered with these credentials dials 96345
+    as a resident would (context ``from-carrier``: the IVR and the queues, never an outbound route)."""
+    if not values.softphone_secret:
+        return []
+    return [_section(SOFTPHONE, "carrier-endpoint", context="from-carrier", auth=SOFTPHONE, aors=SOFTPHONE,
+                     transport="hotline", rewrite_contact="yes", trust_id_inbound="no", language="zh",
+                     callerid='"Demo resident" <13800009999>'),
+            _section(SOFTPHONE, "agent-auth", username=SOFTPHONE, password=values.softphone_secret),
+            _section(SOFTPHONE, "agent-aor")]
 
 
 def _simulator_pjsip(values: SiteValues) -> list[str]:

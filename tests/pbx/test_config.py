@@ -30,6 +30,8 @@ def test_every_context_and_queue_is_loaded(pbx: Sandbox) -> None:
     for queue in ("general", "emergency", "elderly", "legal", "psychological", "marriage"):
         assert f"hotline-{queue} has" in queues
     assert "carrier" in pbx.cli("pjsip show endpoints")
+    softphone = pbx.cli("pjsip show endpoint softphone")
+    assert "from-carrier" in softphone and "userpass" in pbx.cli("pjsip show auth softphone")
 
 
 def test_inbound_context_includes_nothing(pbx: Sandbox) -> None:

@@ -63,6 +63,9 @@ def test_site_pjsip_carries_machine_values_and_the_simulator_only_in_the_sandbox
     production = pjsip_site(SiteValues.from_settings(system, layout_for(system)))
     assert "sandbox/" not in production and "sim-" not in production
     assert "contact = sip:192.0.2.10:5060" in production
+    # The resident softphone exists only in the sandbox, with a password, entering from-carrier.
+    assert "[softphone](carrier-endpoint)" in text and "context = from-carrier" in text
+    assert "username = softphone" in text and "softphone" not in production
 
 
 def test_asterisk_conf_gets_the_instances_directories(tmp_path: Path) -> None:
