@@ -8,7 +8,7 @@ Every job body is idempotent (a job run twice has the effect of once): due work 
 | ``tasks.drain`` | every 5 s | yes | 30 s | runs due tasks (follow-ups, callbacks); the next run catches up |
 | ``followups.schedule`` | every 60 s | yes | 300 s | gives completed tickets their follow-up task |
 | ``claims.release_expired`` | every 30 s | yes | 60 s | frees tickets whose claim lease expired |
-| ``offers.expire`` | every 10 s | yes | 60 s | unanswered dispatch offers go back for the next candidate |
+| ``offers.expire`` | every 10 s | yes | 60 s | unanswered dispatch offers expire; the job goes to the next candidate |
 | ``sla.check`` | every 60 s | yes | 300 s | escalates each SLA breach once |
 | ``points.apply`` | every 60 s | yes | 300 s | turns new evaluations into points-ledger entries |
 | ``stars.recompute`` | every 6 h | yes | 6 h | star levels from the recent evaluations |
@@ -37,12 +37,13 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from callcenter.candidates import advance_offers
 from callcenter.scheduler.daily import DailySettings, housekeeping, snapshot_statistics
 from callcenter.scheduler.dialer import Dialer
 from callcenter.scheduler.outbound import OutboundSettings, TaskStep, place_callbacks
+from callcenter.scope import StationTree
 from models.base import utcnow
 from models.claims import release_expired_claims
-from models.dispatch import expire_offers
 from models.followups import CallingHours, schedule_followups
 from models.outbound import wait_task
 from models.points_rules import PointsRules, apply_evaluation_points, recompute_stars
@@ -75,6 +76,7 @@ class JobContext:
     dialer: Dialer | None = None  # None: no telephone system (follow-ups and callbacks wait)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     daily: DailySettings = field(default_factory=DailySettings)
+    offer_seconds: int = 120  # a re-offered job's answer time (the offer_timeout_seconds setting)
 
 
 @dataclass(frozen=True)
@@ -141,9 +143,10 @@ def release_expired(ctx: JobContext) -> int:
 
 
 def expire_dispatch_offers(ctx: JobContext) -> int:
-    """Offers past their answer time expired."""
+    """Offers past their answer time expired, each ticket offered to its next candidate at once."""
     with ctx.sessions.begin() as session:
-        return len(expire_offers(session, now=ctx.clock()))
+        return len(advance_offers(session, StationTree.load(session), offer_seconds=ctx.offer_seconds,
+                                  now=ctx.clock()))
 
 
 def check_sla(ctx: JobContext) -> int:

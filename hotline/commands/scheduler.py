@@ -75,6 +75,7 @@ def job_context(settings: Settings, sessions: object, holder: str, dialer: Diale
         dialer=dialer,
         outbound=outbound_settings(settings),
         daily=daily_settings(settings),
+        offer_seconds=settings.offer_timeout_seconds,
     )
     if dialer is not None:
         ctx.handlers["followup"] = FollowupCalls(ctx.sessions, dialer, ctx.outbound)
