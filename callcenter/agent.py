@@ -13,6 +13,7 @@ from callcenter.db import db, read_db
 from callcenter.forms import optional_float, optional_int, text_field
 from callcenter.i18n import gettext as _
 from callcenter.live import PARTS, changed_parts, state_version
+from callcenter.quality import already_rated, evaluations_of, platform_key, rate
 from callcenter.security import CONSOLE_ROLES, allow_roles, station_tree
 from callcenter.telephony import telephony
 from callcenter.workflow import (
@@ -30,11 +31,13 @@ from callcenter.workflow import (
     visible_ticket,
     waiting_tickets,
 )
+from models.alerts import alerts_of_ticket, open_alerts, resolve_alert
 from models.claims import claim_next_ticket, release_claim, renew_claim
 from models.console import agent_state, has_screen_pop, set_agent_state, take_screen_pop
 from models.entities import Ticket
-from models.enums import Channel, TicketStatus
+from models.enums import Channel, EvaluationParty, TicketStatus
 from models.errors import NotFound, ValidationError
+from models.evaluations import EVALUABLE
 from models.tickets import TicketRequest, append_note, edit_ticket, open_ticket
 
 bp = Blueprint("agent", __name__)
@@ -180,6 +183,9 @@ def _ticket_context(ticket: Ticket) -> dict[str, Any]:
     session = db()
     lease = live_lease(ticket, current_user)
     return {
+        "alerts": alerts_of_ticket(session, ticket.id), "evaluations": evaluations_of(session, ticket.id),
+        "can_rate": TicketStatus(ticket.status) in EVALUABLE
+        and not already_rated(session, platform_key(ticket.id, current_user.id)),
         "ticket": ticket, "lease": lease, "call": origin_call(session, ticket),
         "resident": resident_of(session, ticket), "history": caller_history(session, ticket),
         "targets": manual_targets(ticket) if lease else [], "offers": offers_of(session, ticket),
@@ -293,4 +299,38 @@ def transition(ticket_id: int) -> Response:
         raise ValidationError("unknown target status") from None
     agent_transition(session, found, target, current_user, note=text_field("note", 2000, multiline=True))
     session.commit()
+    return redirect(_ticket_url(ticket_id))
+
+
+# --- alerts and the platform's quality rating (issue 7) ----------------------------------------------
+
+@bp.get("/agent/fragments/alerts")
+def alerts_fragment() -> str:
+    """Open alerts of the user's stations: SLA breaches, low ratings, residents not reached (polled)."""
+    return render_template("agent/_alerts.html", alerts=open_alerts(read_db(), scope=current_user.scope, limit=30))
+
+
+@bp.post("/tickets/<int:ticket_id>/alerts/resolve")
+def resolve(ticket_id: int) -> Response:
+    """Mark one of the ticket's alerts (form field ``alert_id``) as dealt with (noted on the timeline)."""
+    session = db()
+    found = visible_ticket(session, ticket_id, current_user)
+    alert_id = optional_int("alert_id")
+    if alert_id is None:
+        raise ValidationError("alert_id: which alert is needed")
+    resolve_alert(session, alert_id, actor=current_user.actor, ticket_id=found.id)
+    session.commit()
+    flash(_("Alert marked as handled."))
+    return redirect(_ticket_url(ticket_id))
+
+
+@bp.post("/tickets/<int:ticket_id>/quality")
+def quality(ticket_id: int) -> Response:
+    """The platform's quality rating of a finished job (三方评价: 平台), once per rating user."""
+    session = db()
+    found = visible_ticket(session, ticket_id, current_user)
+    stored = rate(session, found, EvaluationParty.PLATFORM, actor=current_user.actor,
+                  key=platform_key(found.id, current_user.id))
+    session.commit()
+    flash(_("Quality rating saved.") if stored else _("You have already rated this job."))
     return redirect(_ticket_url(ticket_id))

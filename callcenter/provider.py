@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
@@ -11,6 +13,7 @@ from callcenter.candidates import offer_next
 from callcenter.db import db
 from callcenter.forms import optional_float, text_field
 from callcenter.i18n import gettext as _
+from callcenter.quality import provider_key, rate
 from callcenter.security import allow_roles, station_tree
 from models.base import utcnow
 from models.dispatch import (
@@ -22,9 +25,10 @@ from models.dispatch import (
     set_worker_status,
     start_service,
 )
-from models.entities import DispatchOffer, Ticket, Worker
-from models.enums import EventKind, OfferState, Role, TicketStatus, WorkerStatus
+from models.entities import DispatchOffer, Evaluation, Ticket, Worker
+from models.enums import EvaluationParty, EventKind, OfferState, Role, TicketStatus, WorkerStatus
 from models.errors import NotFound, ValidationError
+from models.evaluations import EVALUABLE
 from models.tickets import append_event
 
 bp = Blueprint("provider", __name__, url_prefix="/provider")
@@ -57,6 +61,16 @@ def current_jobs(worker_id: int) -> list[Ticket]:
     return list(db().scalars(stmt))
 
 
+def jobs_to_evaluate(worker_id: int, days: int = 14) -> list[Ticket]:
+    """The worker's recently finished jobs not yet evaluated by the provider (三方评价: 服务商)."""
+    rated = select(Evaluation.id).where(Evaluation.ticket_id == Ticket.id,
+                                        Evaluation.party == EvaluationParty.PROVIDER).exists()
+    stmt = (select(Ticket).where(Ticket.worker_id == worker_id, Ticket.status.in_(sorted(EVALUABLE)),
+                                 Ticket.updated_at >= utcnow() - dt.timedelta(days=days), ~rated)
+            .order_by(Ticket.updated_at.desc()).limit(10))
+    return list(db().scalars(stmt))
+
+
 def _en_route(ticket: Ticket) -> bool:
     return any(e.kind == EventKind.NOTE and (e.detail or {}).get("en_route") for e in ticket.events)
 
@@ -74,7 +88,7 @@ def jobs_fragment() -> str:
     worker = _worker()
     jobs = current_jobs(worker.id)
     return render_template("provider/_jobs.html", worker=worker, offers=open_offers(worker.id), jobs=jobs,
-                           en_route={t.id: _en_route(t) for t in jobs})
+                           en_route={t.id: _en_route(t) for t in jobs}, finished=jobs_to_evaluate(worker.id))
 
 
 def _done(message: str) -> Response:
@@ -137,6 +151,16 @@ def done(ticket_id: int) -> Response:
     complete_service(session, _my_job(ticket_id).id, _worker().id, report=request.form.get("report", ""))
     session.commit()
     return _done(_("Job completed. Thank you!"))
+
+
+@bp.post("/jobs/<int:ticket_id>/evaluate")
+def evaluate(ticket_id: int) -> Response:
+    """The provider's evaluation of their finished job (1–5 and a comment), once per job."""
+    session = db()
+    stored = rate(session, _my_job(ticket_id), EvaluationParty.PROVIDER, actor=_actor(),
+                  key=provider_key(ticket_id))
+    session.commit()
+    return _done(_("Evaluation saved.") if stored else _("This job is already evaluated."))
 
 
 @bp.post("/status")

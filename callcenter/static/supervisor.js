@@ -52,6 +52,18 @@
       setText("wb-sl", d.service_level === null ? "-" : d.service_level + "%");
       setText("wb-abandon", d.abandon_rate === null ? "-" : d.abandon_rate + "%");
       setText("wb-emergencies", d.open_emergencies); setText("wb-offered", d.offered);
+      if (d.alerts) {
+        setText("wb-alerts", d.alerts.open);
+        var list = document.getElementById("wb-alert-list");
+        if (list) {
+          list.replaceChildren();
+          d.alerts.latest.forEach(function (a) {
+            var tr = document.createElement("tr"); tr.dataset.kind = a.kind;
+            cell(tr, labels[a.kind] || a.kind); cell(tr, a.ticket); cell(tr, new Date(a.created_at).toLocaleTimeString());
+            list.appendChild(tr);
+          });
+        }
+      }
       setText("wb-updated", clock());
       el.dataset.updated = String(Date.now());
     });

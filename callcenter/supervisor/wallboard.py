@@ -1,4 +1,5 @@
-"""The live wallboard: queues, agents, service level, abandon rate, open emergencies (polled JSON)."""
+"""The live wallboard: queues, agents, service level, abandon rate, open emergencies and the open
+alerts (SLA breaches, low follow-up ratings, residents not reached) — polled JSON."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from callcenter.db import db
 from callcenter.supervisor import bp
 from callcenter.supervisor.filters import zone
 from callcenter.telephony import telephony
+from models.alerts import count_open_alerts, open_alerts
 from models.base import utcnow
 from models.supervision import QueueFigures, wallboard
 
@@ -40,4 +42,7 @@ def wallboard_data() -> dict[str, Any]:
     """Today's wallboard figures as JSON."""
     board = wallboard(db(), zone=zone(), scope=current_user.scope)
     board.queues = _live_queues(board.queues)
-    return board.as_dict()
+    data = board.as_dict()
+    data["alerts"] = {"open": count_open_alerts(db(), scope=current_user.scope),
+                      "latest": [a.as_dict() for a in open_alerts(db(), scope=current_user.scope, limit=8)]}
+    return data
