@@ -19,6 +19,7 @@ BENCHMARKS = {
     "calllog": "bench.calllog",
     "calls": "bench.calls",
     "console": "bench.console",
+    "scheduler": "bench.scheduler",
 }
 
 

@@ -237,15 +237,14 @@ def wait_task(task: ScheduledTask, at: dt.datetime) -> None:
 
 def in_flight_counts(session: Session, purpose: str, *, now: dt.datetime | None = None,
                      max_call: dt.timedelta = dt.timedelta(minutes=10)) -> dict[str | None, int]:
-    """Attempts of ``purpose`` still ringing or answered and not yet with an agent, per queue."""
+    """Attempts of ``purpose`` still ringing, or answered and not yet with an agent, per queue
+    (one aggregate query: ringing ones until their deadline, answered ones for ``max_call``)."""
     now = now or utcnow()
+    ringing = OutboundCall.state.in_([S.PLACING, S.RINGING]) & (OutboundCall.deadline_at > now)
+    answered = (OutboundCall.state == S.ANSWERED) & (OutboundCall.answered_at > now - max_call)
     rows = session.execute(
-        select(OutboundCall.queue, OutboundCall.state, OutboundCall.deadline_at, OutboundCall.answered_at)
+        select(OutboundCall.queue, func.count())
         .where(OutboundCall.purpose == purpose, OutboundCall.state.in_(IN_FLIGHT),
-               OutboundCall.connected_at.is_(None), OutboundCall.ended_at.is_(None))).all()
-    counts: dict[str | None, int] = {}
-    for queue, state, deadline, answered in rows:
-        live = now < deadline if state != S.ANSWERED else now < (answered or now) + max_call
-        if live:
-            counts[queue] = counts.get(queue, 0) + 1
-    return counts
+               OutboundCall.connected_at.is_(None), OutboundCall.ended_at.is_(None), ringing | answered)
+        .group_by(OutboundCall.queue)).all()
+    return {queue: int(count) for queue, count in rows}
