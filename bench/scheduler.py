@@ -25,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.claims import bench_database
@@ -134,9 +135,12 @@ def drain_once(backend: str, followups: int, breaches: int, timeout: float = 900
         escalated = placed = 0
         try:
             while time.perf_counter() - wall0 < timeout:
-                with sessions() as s:
-                    escalated = s.scalar(select(func.count()).select_from(TicketEvent)
-                                         .where(TicketEvent.kind == EventKind.ESCALATION)) or 0
+                try:
+                    with sessions() as s:
+                        escalated = s.scalar(select(func.count()).select_from(TicketEvent)
+                                             .where(TicketEvent.kind == EventKind.ESCALATION)) or 0
+                except OperationalError:  # SQLite busy with the scheduler's writes: look again
+                    continue
                 placed = len(dialer.calls)
                 if placed >= followups and escalated >= expected:
                     break

@@ -44,8 +44,10 @@ def followup_key(ticket_id: int, completed_event_id: int) -> str:
 
 
 def schedule_followups(session: Session, *, delay: dt.timedelta, hours: CallingHours,
-                       max_attempts: int = 3, now: dt.datetime | None = None) -> list[ScheduledTask]:
-    """Give every completed ticket without one a follow-up task (idempotent by completion)."""
+                       max_attempts: int = 3, now: dt.datetime | None = None,
+                       limit: int | None = None) -> list[ScheduledTask]:
+    """Give every completed ticket without one a follow-up task (idempotent by completion); at most
+    ``limit`` per call, so a caller can keep its transactions short."""
     now = now or utcnow()
     completed = session.execute(
         select(Ticket.id, Ticket.contact_number, TicketEvent.id, TicketEvent.at)
@@ -58,6 +60,8 @@ def schedule_followups(session: Session, *, delay: dt.timedelta, hours: CallingH
         key = followup_key(ticket_id, event_id)
         if key in existing or not number:
             continue
+        if limit is not None and len(created) >= limit:
+            break
         due = next_calling_time(max(now, completed_at + delay), hours)
         created.append(schedule_task(session, kind="followup", key=key, due_at=due, ticket_id=ticket_id,
                                      payload={"number": number}, max_attempts=max_attempts))

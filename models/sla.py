@@ -72,6 +72,10 @@ def escalate_breach(session: Session, breach: Breach, *, now: dt.datetime | None
     return True
 
 
-def escalate_sla_breaches(session: Session, *, now: dt.datetime | None = None) -> list[Breach]:
-    """Find and escalate every new breach; the ones escalated now are returned."""
-    return [b for b in find_sla_breaches(session, now=now) if escalate_breach(session, b, now=now)]
+def escalate_sla_breaches(session: Session, *, now: dt.datetime | None = None,
+                          limit: int | None = None) -> list[Breach]:
+    """Find and escalate new breaches (at most ``limit``: callers keep transactions short by
+    calling again until fewer come back); the ones escalated now are returned."""
+    done = set(session.scalars(select(ScheduledTask.key).where(ScheduledTask.kind == "sla_escalation")))
+    fresh = [b for b in find_sla_breaches(session, now=now) if f"sla:{b.ticket_id}:{b.kind}" not in done]
+    return [b for b in fresh[:limit] if escalate_breach(session, b, now=now)]

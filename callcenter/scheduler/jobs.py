@@ -129,11 +129,19 @@ def _run_task(ctx: JobContext, task_id: int, now: dt.datetime) -> None:
             log.exception("task %s: the work after its commit failed", task_id)
 
 
+BATCH = 200  # rows written per transaction by the sweeping jobs (SQLite has one writer at a time)
+
+
 def schedule_due_followups(ctx: JobContext) -> int:
-    """Follow-up tasks for newly completed tickets."""
-    with ctx.sessions.begin() as session:
-        return len(schedule_followups(session, delay=ctx.followup_delay, hours=ctx.calling_hours,
-                                      max_attempts=ctx.followup_attempts, now=ctx.clock()))
+    """Follow-up tasks for newly completed tickets (in short transactions of ``BATCH``)."""
+    total, now = 0, ctx.clock()
+    while True:
+        with ctx.sessions.begin() as session:
+            made = len(schedule_followups(session, delay=ctx.followup_delay, hours=ctx.calling_hours,
+                                          max_attempts=ctx.followup_attempts, now=now, limit=BATCH))
+        total += made
+        if made < BATCH:
+            return total
 
 
 def release_expired(ctx: JobContext) -> int:
@@ -150,9 +158,14 @@ def expire_dispatch_offers(ctx: JobContext) -> int:
 
 
 def check_sla(ctx: JobContext) -> int:
-    """New SLA breaches escalated."""
-    with ctx.sessions.begin() as session:
-        return len(escalate_sla_breaches(session, now=ctx.clock()))
+    """New SLA breaches escalated (in short transactions of ``BATCH``)."""
+    total, now = 0, ctx.clock()
+    while True:
+        with ctx.sessions.begin() as session:
+            escalated = len(escalate_sla_breaches(session, now=now, limit=BATCH))
+        total += escalated
+        if escalated < BATCH:
+            return total
 
 
 def apply_points(ctx: JobContext) -> int:

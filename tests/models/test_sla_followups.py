@@ -256,3 +256,19 @@ def test_daily_statistics_are_stored_once_per_finished_day(db: Database) -> None
         rows = daily_statistics(s, dt.date(2026, 12, 1), day)
         assert [r.day for r in rows] == [dt.date(2026, 12, 1), dt.date(2026, 12, 2), day]
         assert rows[-1].tickets_opened == 3 and rows[-1].by_category == {"DRAIN": 3}
+
+
+def test_breaches_and_followups_can_be_taken_in_batches(db: Database) -> None:
+    with db.sessions.begin() as s:
+        for n in range(3):
+            open_ticket(s, TicketRequest(channel=Channel.PHONE, sub_service_code="DRAIN-SEWER"), actor="t", now=NOW)
+            ticket = open_ticket(s, TicketRequest(channel=Channel.PHONE, sub_service_code="MIND-TALK",
+                                                  contact_number=f"1380000010{n}"), actor="t", now=NOW)
+            transition_ticket(s, ticket, TicketStatus.COMPLETED, actor="t", now=NOW)
+    later = NOW + dt.timedelta(minutes=21)
+    sizes = []
+    for _ in range(3):
+        with db.sessions.begin() as s:
+            sizes.append((len(escalate_sla_breaches(s, now=later, limit=2)),
+                          len(schedule_followups(s, delay=dt.timedelta(0), hours=HOURS, now=later, limit=2))))
+    assert sizes == [(2, 2), (1, 1), (0, 0)]
