@@ -268,7 +268,7 @@ def run(followups: int = 5_000, breaches: int = 5_000, backends: tuple[str, ...]
         method=(f"Due jobs: {followups:,} completed jobs with a follow-up due (the real `followup` handler: decide, "
                 "store the attempt, commit, then Originate on a counting telephone system) and "
                 f"{breaches:,} tickets past their SLA (`sla.check` escalates each breach; a DRAIN-SEWER ticket "
-                "3 h old breaches its dispatch and completion limits), drained by two scheduler services started "
+                "3 h old breaches its 20-minute dispatch limit), drained by two scheduler services started "
                 "together in one process (leader election in the database; job store in the same database). "
                 "Run twice = a follow-up with two attempts or two Originates, or a breach escalated twice. CPU = "
                 "the process's CPU time over the drain (% of one core). Survey calls: "
@@ -286,7 +286,9 @@ def run(followups: int = 5_000, breaches: int = 5_000, backends: tuple[str, ...]
                             f"{figures['cpu_percent']:.0f}"])
         result.notes.append(f"{backend}: {figures['placed']:.0f}/{figures['followups']:.0f} follow-ups called, "
                             f"{figures['escalated']:.0f}/{figures['breaches']:.0f} breaches escalated; "
-                            f"schedulers that ran jobs: {figures['leaders']:.0f} of 2")
+                            f"schedulers that ran jobs: {figures['leaders']:.0f} of 2"
+                            + (" (the lease passed to the standby during the drain)" if figures["leaders"] > 1
+                               else ""))
     if calls:
         survey = survey_calls(calls, concurrent)
         ratio = survey["completed"] / survey["placed"] if survey["placed"] else 0.0
