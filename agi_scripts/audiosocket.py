@@ -162,6 +162,7 @@ def listen_over_audiosocket(server: AudioSocketServer):  # type: ignore[no-untyp
 
     def listen(channel, stream: RecognitionStream, max_seconds: float) -> str:  # type: ignore[no-untyped-def]
         session = server.expect(stream, max_seconds)
+        started = time.monotonic()
         try:
             channel.exec_application("AudioSocket", f"{session.id},{server.target}")
             if not session.connected.is_set():
@@ -170,5 +171,7 @@ def listen_over_audiosocket(server: AudioSocketServer):  # type: ignore[no-untyp
             return session.digit if session.digit in set("0123456789*#") else ""
         finally:
             server.forget(session)
+            log.info("[%s] step=listen frames=%d ended_by=%s seconds=%.2f", channel.call.uniqueid, session.frames,
+                     session.ended_by or "-", time.monotonic() - started)
 
     return listen

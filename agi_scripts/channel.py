@@ -146,6 +146,7 @@ class SafeAGI(AGI):
         self.hung_up = False
         self._on_command = on_command
         self._pending: str = ""
+        self.last_result_line = ""  # pyst2 cannot parse "result= (timeout)": the raw line says it
 
     def close(self) -> None:
         """Close both streams (the socket's file descriptor is only released once they are)."""
@@ -183,6 +184,7 @@ class SafeAGI(AGI):
                 self.hung_up = True
                 raise CallerHungUp("command refused on a dead channel")
             self._pushback = line
+            self.last_result_line = line.strip()
             return super().get_result()
 
     def _readline(self) -> str:
@@ -343,19 +345,23 @@ class AgiChannel:
     def collect_digits(self, prompts: Sequence[str], max_digits: int, timeout_ms: int) -> DigitInput:
         first = self.play(prompts[:-1], DIGITS) if len(prompts) > 1 else ""
         if first:
-            if max_digits == 1 or first == "#":
-                return DigitInput(first.rstrip("#"))
+            if max_digits == 1:
+                return DigitInput(first)  # a menu key, '#' included (next page)
+            if first == "#":
+                return DigitInput("")
             more = self._get_data("silence", timeout_ms, max_digits - 1)
             return DigitInput(first + more.digits, more.timed_out)
-        if not prompts:
-            return self._get_data("silence", timeout_ms, max_digits)
-        return self._get_data(prompts[-1], timeout_ms, max_digits)
+        entry = self._get_data(prompts[-1] if prompts else "silence", timeout_ms, max_digits)
+        if max_digits == 1 and not entry.digits and not entry.timed_out:
+            return DigitInput("#")  # GET DATA ends on '#' without returning it: "result=" and no timeout
+        return entry
 
     def _get_data(self, key: str, timeout_ms: int, max_digits: int) -> DigitInput:
         result, data = self._with_fallback(key, lambda sound: self._session.command(
             "GET DATA", sound, timeout_ms, max_digits))
         digits = "".join(c for c in result if c in DIGITS)
-        return DigitInput(digits, timed_out=data == "timeout")
+        timed_out = data == "timeout" or self._session.last_result_line.endswith("(timeout)")
+        return DigitInput(digits, timed_out=timed_out)
 
     def wait_for_digit(self, timeout_ms: int) -> str:
         result, _ = self._session.command("WAIT FOR DIGIT", timeout_ms)

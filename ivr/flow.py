@@ -9,8 +9,7 @@ before it reaches the FastAGI server, whose dialplan fallback puts the caller th
 
 Leaving the flow, the dialplan reads ``HOTLINE_OUTCOME`` and, when a ticket was opened,
 ``HOTLINE_TICKET``, ``HOTLINE_CATEGORY``, ``HOTLINE_PRIORITY`` and ``HOTLINE_QUEUE`` (set last).
-A caller about to wait in a queue hears that 1 books a callback instead (the queue's exit key,
-``asterisk_conf/queues.conf``), except in the emergency queue.
+While waiting in the queue, 1 books a callback instead (the dialplan and ``queues.conf`` say so).
 """
 
 from __future__ import annotations
@@ -362,7 +361,7 @@ class IvrFlow:
     def _on_leave(self) -> None:
         ticket = self._c.ticket
         if self._c.outcome in (Outcome.QUEUED, Outcome.AGENT):
-            self.channel.play(["transfer_agent", "queue_wait_hint"])
+            self.channel.play(["transfer_agent"])
         if ticket is not None:
             self.channel.set_variable("HOTLINE_TICKET", ticket.number)
             self.channel.set_variable("HOTLINE_CATEGORY", ticket.category_code)

@@ -189,7 +189,7 @@ FIXED: dict[str, dict[str, str]] = {
         "en": "callers ahead of you.",
     },
     "callback_offer": {
-        "zh": "如不想继续等待，请按1，我们将按您的排队顺序给您回电。",
+        "zh": "如不想继续等待，请按1，我们将按顺序给您回电。",
         "en": "If you prefer not to wait, press 1 and we will call you back in your turn.",
     },
     "callback_recorded": {
@@ -197,8 +197,8 @@ FIXED: dict[str, dict[str, str]] = {
         "en": "Your callback is booked. We will call you soon. Goodbye.",
     },
     "queue_wait_hint": {
-        "zh": "等候期间如不想等待，可随时按1，我们将按您的排队顺序给您回电。",
-        "en": "While you wait, press 1 at any time and we will call you back in your turn.",
+        "zh": "等候期间如不想等待，请按1登记回电。",
+        "en": "While you wait, press 1 to be called back instead.",
     },
     "menu_option": {
         "zh": "这项服务",

@@ -104,6 +104,16 @@ class PendingCall:
         """Wait for the call to end and return what happened."""
         return self._simulator._finish(self._tracked, self._timeout if timeout is None else timeout)
 
+    def hotline_side(self, timeout: float = 10.0) -> tuple[str, str]:
+        """Wait until the hotline's channel of this call is known: ``(channel name, uniqueid)``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self._tracked.done.is_set():
+            result = self._tracked.result
+            if result.hotline_channel and result.hotline_uniqueid:
+                return result.hotline_channel, result.hotline_uniqueid
+            time.sleep(0.05)
+        raise SimulatorError(f"call {self.sim_id}: the hotline's channel was not seen in {timeout} s")
+
 
 class Simulator:
     """The simulated carrier, agent phones and residents of one sandbox."""
@@ -169,6 +179,8 @@ class Simulator:
             "SIM_NUM_B64": _b64(caller), "SIM_NAME_B64": _b64(name), "SIM_MAX": f"{max(0.0, hold):.1f}",
             **step_variables(plan),
         }
+        if len(variables["SIM_NAME_B64"]) > NAME_PART_CHARS:  # an AMI header line holds about 1 KB
+            variables.update(_name_parts(variables.pop("SIM_NAME_B64")))
         headers = [("Channel", "Local/s@sim-dial"), ("Context", "sim-caller"), ("Exten", "s"),
                    ("Priority", "1"), ("Async", "true"), ("Timeout", str((int(ring) + 5) * 1000)),
                    ("CallerID", "simulator <0>")]
@@ -374,6 +386,16 @@ class Simulator:
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+NAME_PART_CHARS = 600
+
+
+def _name_parts(encoded: str) -> dict[str, str]:
+    """A long base64 caller name as SIM_NAME_PARTS and SIM_NAME_B64_1..n (see [sim-long-name])."""
+    parts = [encoded[i:i + NAME_PART_CHARS] for i in range(0, len(encoded), NAME_PART_CHARS)]
+    return {"SIM_NAME_B64": "", "SIM_NAME_PARTS": str(len(parts)),
+            **{f"SIM_NAME_B64_{n}": part for n, part in enumerate(parts, start=1)}}
 
 
 def _seat(seat: str) -> str:

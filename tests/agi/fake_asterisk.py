@@ -82,7 +82,9 @@ class FakeCaller:
             return "200 result=0" if value is None else f"200 result=1 ({value})"
         if name == "GET DATA":
             key = self._next_key()
-            return "200 result= (timeout)" if not key else f"200 result={key}"
+            if not key:
+                return "200 result= (timeout)"
+            return f"200 result={key.split('#', 1)[0]}"  # '#' ends the entry and is not returned
         if name == "CHANNEL STATUS":
             return "200 result=6"
         if name in {"STREAM FILE", "GET DATA"} and args[2] in self.missing_sounds:

@@ -216,3 +216,12 @@ def test_zero_zero_in_the_status_menu_is_an_emergency(server, db: Database) -> N
     variables = fake.caller.variables
     assert variables["HOTLINE_OUTCOME"] == "emergency" and variables["HOTLINE_QUEUE"] == "emergency"
     assert variables["HOTLINE_TICKET"] != number
+
+
+def test_hash_turns_the_page_in_a_menu_even_when_asterisk_swallows_it(server, db: Database) -> None:  # type: ignore[no-untyped-def]
+    # "#" answers GET DATA with an empty result and no timeout; in a menu it means "next page".
+    fake = ivr_call(server, [None, "#", "3", "1", None], "1733400011.1", barge=False)
+    assert fake.caller.variables["HOTLINE_OUTCOME"] == "queued"
+    with db.session() as s:
+        ticket = ticket_by_number(s, fake.caller.variables["HOTLINE_TICKET"])
+        assert ticket is not None and ticket.category is not None and ticket.category.code == "LIFE"

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
-
-from sqlalchemy import select
 
 from hotline.config import Settings
 from hotline.runtime import sessions_for
@@ -32,7 +29,7 @@ def _ticket(settings: Settings, number: str) -> Ticket | None:
 
 
 def test_keypad_path_to_a_ticket_and_the_right_queue(simulator: Simulator, ivr_agi, ivr_store) -> None:  # type: ignore[no-untyped-def]
-    result = simulator.place_call(caller="13800000201", digits="w1.5,4,w1.5,1", hold=20)
+    result = simulator.place_call(caller="13800000201", digits="w1.5,4,w1.5,1", hold=32)
     assert result.answered and result.variables["AGISTATUS"] == "SUCCESS"
     assert result.variables["HOTLINE_OUTCOME"] == "queued"
     assert result.variables["HOTLINE_CATEGORY"] == "DRAIN"
@@ -68,13 +65,6 @@ def test_zero_zero_is_an_emergency_in_the_emergency_queue(simulator: Simulator, 
     assert ticket is not None and ticket.priority is Priority.EMERGENCY
 
 
-def test_hostile_caller_id_name_reaches_a_ticket(simulator: Simulator, ivr_agi, ivr_store) -> None:  # type: ignore[no-untyped-def]
-    name = 'x" "\\\\ HANGUP $(reboot) `id`'
-    result = simulator.place_call(caller="13800000204", name=name, digits="w1.5,5,w1.5,1", hold=20)
-    assert result.variables["HOTLINE_OUTCOME"] == "queued"
-    assert _ticket(ivr_store, result.variables["HOTLINE_TICKET"]) is not None
-
-
 def test_fastagi_server_killed_mid_call_still_queues_the_caller(  # type: ignore[no-untyped-def]
         simulator: Simulator, ivr_agi_process) -> None:
     pending = simulator.start_call(caller="13800000205", digits="w3", hold=8)
@@ -85,26 +75,50 @@ def test_fastagi_server_killed_mid_call_still_queues_the_caller(  # type: ignore
     assert result.variables.get("HOTLINE_QUEUE_NAME") == "hotline-general"
 
 
-def test_ten_simultaneous_calls_all_produce_correct_tickets(simulator: Simulator, ivr_agi, ivr_store) -> None:  # type: ignore[no-untyped-def]
-    choices = [("4", "1", "DRAIN-SEWER"), ("2", "1", "LOCK-DOOR"), ("3", "4", "UTIL-TRIP")]
-    results: dict[int, object] = {}
+def test_fifty_simultaneous_calls_all_produce_correct_tickets(simulator: Simulator, ivr_agi, ivr_store) -> None:  # type: ignore[no-untyped-def]
+    choices = [("4", "1", "DRAIN-SEWER"), ("2", "1", "LOCK-DOOR"), ("3", "4", "UTIL-TRIP"), ("1", "2", "APPL-FRIDGE")]
+    pending = [simulator.start_call(caller=f"1390001{i:04d}", hold=40,
+                                    digits=f"w1.5,{choices[i % 4][0]},w1.5,{choices[i % 4][1]}")
+               for i in range(50)]
+    results = [call.result() for call in pending]
+    numbers = [result.variables.get("HOTLINE_TICKET") for result in results]
+    missing = [r.ivr_variables() for r in results if not r.variables.get("HOTLINE_TICKET")]
+    assert all(numbers) and len(set(numbers)) == 50, missing
+    for i, result in enumerate(results):
+        assert result.variables["HOTLINE_OUTCOME"] == "queued"
+        opened = _ticket(ivr_store, result.variables["HOTLINE_TICKET"])
+        assert opened is not None and opened.sub_service is not None
+        assert opened.sub_service.code == choices[i % 4][2] and opened.contact_number == f"+861390001{i:04d}"
+    assert ivr_agi.stats.failed == 0 and ivr_agi.stats.peak_active >= 40
 
-    def place(i: int) -> None:
-        category, service, _ = choices[i % len(choices)]
-        results[i] = simulator.place_call(caller=f"1390000{i:04d}", digits=f"w1.5,{category},w1.5,{service}",
-                                          hold=20)
 
-    threads = [threading.Thread(target=place, args=(i,)) for i in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    for i, result in results.items():
-        ticket = _ticket(ivr_store, result.variables["HOTLINE_TICKET"])  # type: ignore[attr-defined]
-        assert ticket is not None and ticket.sub_service is not None
-        assert ticket.sub_service.code == choices[i % len(choices)][2]
-    assert len(results) == 10
-    engine, sessions = sessions_for(ivr_store)
-    with sessions() as session:
-        assert len(list(session.scalars(select(Ticket)))) >= 10
-    engine.dispose()
+HOSTILE = {
+    "quotes": ("13800000261", 'x" "\\ HANGUP\\" EXEC System "reboot'),
+    "shell": ("13800000262", "$(reboot) `id` ${HOTLINE_AGI} ; rm -rf /"),
+    "4kb": ("13800000263", "名" * 1400),  # 4.2 KB of UTF-8
+    "number": ('138"00\\00$(id)', "Resident"),
+}
+
+
+def test_hostile_caller_numbers_and_names_never_reach_a_command(simulator: Simulator, ivr_agi, ivr_store) -> None:  # type: ignore[no-untyped-def]
+    pending = {name: simulator.start_call(caller=number, name=caller_name, digits="w1.5,5,w1.5,1", hold=36)
+               for name, (number, caller_name) in HOSTILE.items()}
+    for name, call in pending.items():
+        result = call.result()
+        assert result.answered, (name, result)
+        assert result.variables.get("HOTLINE_OUTCOME") == "queued", (name, result.ivr_variables())
+        record = call_by_uniqueid_in(ivr_store, result.hotline_uniqueid)
+        assert record is not None and record.ticket_id is not None
+        assert record.caller_name is None or (len(record.caller_name) <= 256 and "\n" not in record.caller_name)
+        if name == "4kb":  # sent whole; Asterisk's PJSIP layer keeps under 80 bytes of a display name
+            assert 0 < len(result.hotline_caller_name.encode()) < 80 and set(result.hotline_caller_name) == {"名"}
+    assert ivr_agi.stats.failed == 0  # every AGI command was framed; none was refused or misparsed
+
+
+def call_by_uniqueid_in(settings: Settings, uniqueid: str):  # type: ignore[no-untyped-def]
+    engine, sessions = sessions_for(settings)
+    try:
+        with sessions() as session:
+            return call_by_uniqueid(session, uniqueid)
+    finally:
+        engine.dispose()

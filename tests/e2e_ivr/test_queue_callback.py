@@ -24,11 +24,12 @@ def test_waiting_callers_hear_position_and_offer_in_mandarin_and_1_books_a_callb
     # queue (ringing), the second behind them.
     simulator.agent_never_answers(SEAT)
     with queue_wait(simulator, 90), logged_in(simulator, SEAT, "hotline-general"):
-        first = simulator.start_call(caller="13800000301", steps=SEWER, hold=62)
+        first = simulator.start_call(caller="13800000301", steps=SEWER, hold=70)
         assert first.answered(10)
         time.sleep(4)  # the same IVR path: the second caller reaches the queue after the first
         second = simulator.start_call(
-            caller="13800000302", steps=keys_then_repeat(SEWER, "1", start=48, every=2.0, count=10), hold=75)
+            # 1 from 56 s on: after the first periodic offer (it comes 20 s after joining, ~28 s in)
+            caller="13800000302", steps=keys_then_repeat(SEWER, "1", start=56, every=2.0, count=10), hold=80)
         first_result, second_result = first.result(), second.result()
 
     # The second caller: waited behind the first, heard "您现在排在第 二 位" in Mandarin, pressed 1.
@@ -38,6 +39,7 @@ def test_waiting_callers_hear_position_and_offer_in_mandarin_and_1_books_a_callb
     assert ("queue-callswaiting", "zh") in sounds
     assert sounds.index(("queue-thereare", "zh")) < sounds.index(("digits/2", "zh"))
     assert ("hotline/queue_wait_hint", "zh") in sounds  # told about the key before waiting
+    assert ("hotline/callback_offer", "zh") in sounds  # and again while waiting
     variables = second_result.variables
     assert variables["HOTLINE_OUTCOME"] == "callback" and second_result.ended_by == "hotline"
     assert ("hotline/callback_recorded", "zh") in sounds
@@ -51,10 +53,9 @@ def test_waiting_callers_hear_position_and_offer_in_mandarin_and_1_books_a_callb
     assert second_result.queue_joined_after is not None
     assert queue_log_has(pbx, second_result.hotline_uniqueid, "EXITWITHKEY|1")
 
-    # The first caller: at the head of the queue, heard "you are next" and the callback offer.
+    # The first caller: at the head of the queue (ringing the agent), heard "you are next".
     first_sounds = played_on(pbx, first_result.hotline_channel)
-    assert ("queue-youarenext", "zh") in first_sounds
-    assert ("hotline/callback_offer", "zh") in first_sounds
+    assert ("queue-youarenext", "zh") in first_sounds and ("hotline/queue_wait_hint", "zh") not in first_sounds
     assert first_result.variables["HOTLINE_OUTCOME"] == "queued"
     assert not ticket(ivr_store, first_result.variables["HOTLINE_TICKET"]).callback_requested  # type: ignore[union-attr]
 

@@ -276,13 +276,6 @@ def test_a_key_pressed_instead_of_speaking_is_a_menu_choice() -> None:
     assert "speech_invite" in channel.played and "menu_intro" not in channel.played
 
 
-def test_a_queued_caller_hears_the_callback_key_before_waiting() -> None:
-    _, channel, _ = run(["4", "1", None])
-    assert channel.played[-2:] == ["transfer_agent", "queue_wait_hint"]
-    _, emergency, _ = run(["0", "0"])
-    assert "queue_wait_hint" not in emergency.played
-
-
 class FailingSink(FakeSink):
     def open_ticket(self, call, request):  # type: ignore[no-untyped-def]
         raise RuntimeError("store down")
