@@ -18,6 +18,7 @@ from models.calllog import day_bounds
 from models.console import AgentState
 from models.entities import Call, Evaluation, ServiceCategory, SubService, Ticket, User
 from models.enums import CallOutcome, EvaluationParty, Priority, Role, TicketStatus
+from models.statistics import daily_statistics
 
 SERVICE_LEVEL_SECONDS = 20
 OPEN_STATUSES = (TicketStatus.ACCEPTED, TicketStatus.DISPATCHED, TicketStatus.PROVIDER_ACCEPTED,
@@ -141,6 +142,25 @@ def tickets_per_day(session: Session, start: dt.datetime, days: int, zone: dt.tz
     return counts
 
 
+def opened_per_day(session: Session, first: dt.date, days: int, zone: dt.tzinfo, scope: frozenset[int] | None,
+                   today: dt.date) -> list[int]:
+    """Tickets opened on each of ``days`` local days from ``first``: city-wide, a finished day comes
+    from its daily snapshot (``daily_statistics``); today, a day without a snapshot, or a station's
+    view is counted from the tickets."""
+    counts: list[int | None] = [None] * days
+    if scope is None and first < today:
+        last_finished = min(first + dt.timedelta(days=days - 1), today - dt.timedelta(days=1))
+        for row in daily_statistics(session, first, last_finished):
+            counts[(row.day - first).days] = row.tickets_opened
+    missing = [i for i, value in enumerate(counts) if value is None]
+    if missing:
+        start, _ = day_bounds(first + dt.timedelta(days=missing[0]), zone)
+        live = tickets_per_day(session, start, missing[-1] - missing[0] + 1, zone, scope)
+        for i in missing:
+            counts[i] = live[i - missing[0]]
+    return [int(value or 0) for value in counts]
+
+
 def big_screen(session: Session, *, zone: dt.tzinfo, scope: frozenset[int] | None = None,
                now: dt.datetime | None = None, language: str = "zh") -> dict[str, Any]:
     """The big screen's figures: today, demand share, top sub-services, week trend, satisfaction."""
@@ -149,7 +169,6 @@ def big_screen(session: Session, *, zone: dt.tzinfo, scope: frozenset[int] | Non
     day_start, day_end = day_bounds(today, zone)
     monday = week_start(today)
     this_week, _ = day_bounds(monday, zone)
-    last_week, _ = day_bounds(monday - dt.timedelta(days=7), zone)
     month_ago = day_start - dt.timedelta(days=30)
     name = ServiceCategory.name_zh if language == "zh" else ServiceCategory.name_en
     sub_name = SubService.name_zh if language == "zh" else SubService.name_en
@@ -175,8 +194,8 @@ def big_screen(session: Session, *, zone: dt.tzinfo, scope: frozenset[int] | Non
         "calls_today": int(calls_today), "tickets_today": int(tickets_today),
         "demand": [{"name": n, "value": int(v)} for n, v in demand],
         "top_sub_services": [{"name": n, "value": int(v)} for n, v in top],
-        "trend": {"this_week": tickets_per_day(session, this_week, 7, zone, scope)[: today.weekday() + 1],
-                  "last_week": tickets_per_day(session, last_week, 7, zone, scope)},
+        "trend": {"this_week": opened_per_day(session, monday, today.weekday() + 1, zone, scope, today),
+                  "last_week": opened_per_day(session, monday - dt.timedelta(days=7), 7, zone, scope, today)},
         "satisfaction": {"rated": rated,
                          "average": round(sum(s * n for s, n in scores) / rated, 2) if rated else None,
                          "satisfied_percent": round(100.0 * sum(n for s, n in scores if s >= 4) / rated, 1)

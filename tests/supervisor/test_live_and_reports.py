@@ -120,3 +120,25 @@ def test_report_pages(as_user, db: Database) -> None:
     assert sum(c["volume"] for c in ld["cells"]) < sum(c["volume"] for c in chunk.get_json()["cells"])
     with db.sessions() as session:
         assert session.scalar(select(Call.id).limit(1)) is not None
+
+
+def test_big_screen_trend_reads_finished_days_from_the_daily_snapshots(db: Database) -> None:
+    from models.entities import DailyStatistics
+    from models.statistics import snapshot_days
+
+    today = dt.datetime.now(ZONE).date()
+    generate_history(db.engine, calls=1500, years=0.05, until=today + dt.timedelta(days=1), batch=1000)
+    with db.sessions() as session:
+        live = big_screen(session, zone=ZONE)["trend"]
+    with db.sessions.begin() as session:
+        snapshot_days(session, zone=ZONE, days_back=14)
+    with db.sessions() as session:
+        assert big_screen(session, zone=ZONE)["trend"] == live  # the snapshots hold the same counts
+    monday_last_week = today - dt.timedelta(days=today.weekday() + 7)
+    with db.sessions.begin() as session:  # a snapshot is what the city-wide trend shows for its day
+        session.get_one(DailyStatistics, monday_last_week).tickets_opened = 777
+    with db.sessions() as session:
+        city = big_screen(session, zone=ZONE)["trend"]["last_week"]
+        station = big_screen(session, zone=ZONE, scope=frozenset({1}))["trend"]["last_week"]
+    assert city[0] == 777 and city[1:] == live["last_week"][1:]
+    assert station[0] != 777  # a station's view is counted from its tickets
