@@ -15,9 +15,11 @@ import logging
 import socket
 import socketserver
 import struct
+import sys
 import threading
 import time
 import uuid
+from array import array
 from dataclasses import dataclass, field
 
 from ivr.ports import ChannelError, RecognitionStream
@@ -29,6 +31,7 @@ KIND_AUDIO = 0x10
 KIND_ERROR = 0xFF
 HEADER = struct.Struct(">BH")
 CONNECT_TIMEOUT_SECONDS = 5.0
+VOICED_PEAK = 1000  # a frame whose loudest sample reaches this (about -30 dBFS) carries sound
 
 log = logging.getLogger("hotline.audiosocket")
 
@@ -69,6 +72,7 @@ class ListenSession:
     done: threading.Event = field(default_factory=threading.Event)
     digit: str = ""
     frames: int = 0
+    voiced: int = 0  # frames with sound in them (not the silence Asterisk sends between words)
     ended_by: str = ""
 
 
@@ -145,6 +149,7 @@ class AudioSocketServer(socketserver.ThreadingTCPServer):
                 continue
             if kind == KIND_AUDIO:
                 session.frames += 1
+                session.voiced += is_voiced(payload)
                 if session.stream.accept(payload):
                     session.ended_by = "endpoint"
                     return
@@ -155,6 +160,14 @@ class AudioSocketServer(socketserver.ThreadingTCPServer):
             elif kind in (KIND_HANGUP, KIND_ERROR):
                 session.ended_by = "hangup" if kind == KIND_HANGUP else "error"
                 return
+
+
+def is_voiced(pcm: bytes) -> bool:
+    """Whether a frame of 16-bit signed-linear audio (little-endian, as AudioSocket sends) has sound."""
+    samples = array("h", pcm[: len(pcm) - len(pcm) % 2])
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return bool(samples) and max(max(samples), -min(samples)) >= VOICED_PEAK
 
 
 def listen_over_audiosocket(server: AudioSocketServer):  # type: ignore[no-untyped-def]
@@ -171,7 +184,7 @@ def listen_over_audiosocket(server: AudioSocketServer):  # type: ignore[no-untyp
             return session.digit if session.digit in set("0123456789*#") else ""
         finally:
             server.forget(session)
-            log.info("[%s] step=listen frames=%d ended_by=%s seconds=%.2f", channel.call.uniqueid, session.frames,
-                     session.ended_by or "-", time.monotonic() - started)
+            log.info("[%s] step=listen frames=%d voiced=%d ended_by=%s seconds=%.2f", channel.call.uniqueid,
+                     session.frames, session.voiced, session.ended_by or "-", time.monotonic() - started)
 
     return listen

@@ -8,7 +8,9 @@ of catalogue keywords, so the recogniser can only answer with a phrase the IVR u
 from __future__ import annotations
 
 import json
+import random
 import threading
+from array import array
 from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
@@ -17,6 +19,21 @@ from typing import Any
 from ivr.ports import Recognition
 
 SAMPLE_RATE = 8000
+# Where a line would carry a little noise, Asterisk sends digital silence (transmit_silence, a
+# caller who pauses): frames of exact zeros.  Kaldi's features of exact zeros (the log of no energy)
+# throw the decoder off -- the same word is heard or not depending on how much such silence came
+# first.  Those frames are replaced by noise about 60 dB below full scale, as a real line has.
+_NOISE_SOURCE = random.Random(96345)
+_COMFORT_NOISE = array("h", [_NOISE_SOURCE.randint(-30, 30) for _ in range(SAMPLE_RATE)]).tobytes()
+
+
+def without_digital_silence(pcm: bytes, position: int = 0) -> bytes:
+    """The frame, or comfort noise of the same length when it is all zero samples (``position``: the
+    byte offset of the frame in the utterance, so consecutive frames get different noise)."""
+    if pcm and pcm.count(0) == len(pcm) and len(pcm) <= len(_COMFORT_NOISE):
+        start = (position % (len(_COMFORT_NOISE) - len(pcm) + 1)) & ~1
+        return _COMFORT_NOISE[start:start + len(pcm)]
+    return pcm
 
 
 class SpeechUnavailable(RuntimeError):
@@ -47,6 +64,7 @@ class VoskStream:
         self._recognizer = recognizer
         self._final: dict[str, Any] | None = None
         self._lock = threading.Lock()
+        self._position = 0
         self.heard_audio = False
 
     def accept(self, pcm: bytes) -> bool:
@@ -54,7 +72,9 @@ class VoskStream:
         with self._lock:
             if self._final is not None:
                 return True
-            if self._recognizer.AcceptWaveform(pcm):
+            frame = without_digital_silence(pcm, self._position)
+            self._position += len(pcm)
+            if self._recognizer.AcceptWaveform(frame):
                 result = json.loads(self._recognizer.Result())
                 if result.get("text"):
                     self._final = result

@@ -12,6 +12,8 @@ import socket
 import struct
 import subprocess
 import uuid
+import wave
+from array import array
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,7 @@ from agi_scripts.routes import IvrDependencies, build_routes
 from agi_scripts.store import ModelsTicketSink, load_catalogue
 from ivr.catalogue import with_keywords
 from ivr.flow import FlowSettings
-from ivr.speech.recognizer import VoskRecognizer, packaged_model_path
+from ivr.speech.recognizer import VoskRecognizer, packaged_model_path, without_digital_silence
 from ivr.speech.tts import to_telephone_wav
 from models.tickets import ticket_by_number
 from tests.agi.fake_asterisk import FakeAsterisk, FakeCaller, agi_env
@@ -81,6 +83,52 @@ def test_a_word_is_recognised_from_audiosocket_frames(recognizer, spoken, audios
     heard = stream.result()
     assert session.ended_by == "endpoint" and session.frames < 400  # ended on silence, not the timeout
     assert heard.text == word and 0 < heard.confidence <= 1
+
+
+def g711_round_trip(pcm: bytes) -> bytes:
+    """16-bit audio through G.711 mu-law and back, as the simulated caller's words cross the call."""
+
+    def encode(sample: int) -> int:
+        sign = 0x80 if sample < 0 else 0
+        magnitude = min(-sample if sample < 0 else sample, 32635) + 0x84
+        exponent, mask = 7, 0x4000
+        while exponent > 0 and not magnitude & mask:
+            exponent, mask = exponent - 1, mask >> 1
+        return ~(sign | exponent << 4 | (magnitude >> (exponent + 3)) & 0x0F) & 0xFF
+
+    def decode(code: int) -> int:
+        code = ~code & 0xFF
+        magnitude = ((((code & 0x0F) << 3) + 0x84) << ((code >> 4) & 7)) - 0x84
+        return -magnitude if code & 0x80 else magnitude
+
+    return array("h", [decode(encode(x)) for x in array("h", pcm)]).tobytes()
+
+
+@pytest.mark.parametrize("word", ["하수구", "열쇠", "수도", "화재"])
+def test_digital_silence_around_the_word_does_not_hide_it(recognizer, spoken, word: str) -> None:  # type: ignore[no-untyped-def]
+    # What a real call delivers: the word through G.711 with exact zeros around it (Asterisk's
+    # transmit_silence).  Fed as is, vosk missed 하수구 after most lengths of leading silence; with
+    # those frames turned into comfort noise it hears every word after every one of them.
+    with wave.open(str(spoken(word))) as audio:
+        call_audio = g711_round_trip(audio.readframes(audio.getnframes()))
+    missed = []
+    for lead in [0.2 + 0.1 * n for n in range(15)]:
+        pcm = b"\0" * (2 * int(8000 * lead)) + call_audio + b"\0" * 32000
+        stream = recognizer.start(["하수구", "열쇠", "수도", "화재"])
+        for start in range(0, len(pcm), 320):
+            if stream.accept(pcm[start:start + 320]):
+                break
+        if stream.result().text != word:
+            missed.append(round(lead, 1))
+    assert missed == []
+
+
+def test_only_all_zero_frames_become_comfort_noise() -> None:
+    silent, sound = b"\0" * 320, bytes(range(256)) + bytes(64)
+    noise = without_digital_silence(silent, 640)
+    assert len(noise) == 320 and noise != silent and max(abs(x) for x in array("h", noise)) <= 30
+    assert without_digital_silence(sound) == sound and without_digital_silence(b"") == b""
+    assert without_digital_silence(silent, 0) != without_digital_silence(silent, 320)
 
 
 def test_an_unknown_session_is_hung_up(audiosocket) -> None:  # type: ignore[no-untyped-def]
