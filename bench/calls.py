@@ -568,7 +568,7 @@ def main() -> None:
                         help="comma-separated concurrent utterances for the speech figures ('' to skip)")
     args = parser.parse_args()
     result = run(_sizes(args.sizes), args.rate, args.hold, _sizes(args.speech_concurrency))
-    print(result.text())
+    print(result.text() if result.rows else "\n".join([result.title, *result.notes]))  # speech only: no rows
 
 
 if __name__ == "__main__":
