@@ -284,7 +284,8 @@ NUMBER_WORDS: dict[str, dict[str, str]] = {
 # number through say.c, then queue-callswaiting; say.c reads a Mandarin number from digits/0-9,
 # digits/10..90 (tens), digits/hundred, digits/thousand, digits/wan, digits/yi.  The sandbox (and
 # Debian) have these only in English, so a zh channel would hear English or nothing: they are
-# rendered for these languages, under Asterisk's own names (not in the hotline/ folder).
+# rendered for these languages, under Asterisk's own names (not in the hotline/ folder).  So are the
+# few stock sounds the dialplan plays to residents when the IVR cannot run (a message, an apology).
 SYSTEM_SOUND_LANGUAGES = ("zh",)
 
 SYSTEM_SOUNDS: dict[str, dict[str, str]] = {
@@ -303,6 +304,11 @@ SYSTEM_SOUNDS: dict[str, dict[str, str]] = {
     "digits/thousand": {"zh": "千", "en": "thousand"},
     "digits/wan": {"zh": "万", "en": "ten thousand"},
     "digits/yi": {"zh": "亿", "en": "hundred million"},
+    # What a caller hears when the IVR could not run (dialplan `message`, `[hotline-followup]`).
+    "vm-intro": {"zh": "请在提示音后留言，说完请挂机或按井号键。我们会尽快给您回电。",
+                 "en": "Please leave your message after the tone. When done, hang up or press the pound key."},
+    "vm-goodbye": {"zh": "谢谢您的留言，再见。", "en": "Goodbye."},
+    "an-error-has-occurred": {"zh": "对不起，系统出现错误。", "en": "An error has occurred."},
 }
 
 

@@ -72,7 +72,8 @@ def build_dependencies(settings: Settings, recognizer: Recognizer | None = None)
         speech_min_confidence=settings.speech_min_confidence_percent / 100,
     )
     return IvrDependencies(sink=sink, catalogue=CachedCatalogue(lambda: load_catalogue(sessions)),
-                           recognizer=recognizer, flow=flow, language=settings.language, callbacks=sink)
+                           recognizer=recognizer, flow=flow, language=settings.language, callbacks=sink,
+                           surveys=sink)
 
 
 def build_server(settings: Settings, host: str | None = None, port: int | None = None,
