@@ -3,18 +3,31 @@ output in the formats of ``asterisk_conf/``; the calls through the sandbox are i
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+import time
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import func, select
 
 from callcenter.ami import parse_message
 from callcenter.callrecords import (
+    BootMark,
     CallRecorder,
     CallRecordListener,
+    ListCollector,
+    LostCalls,
+    PbxQueryError,
+    PbxSnapshot,
+    boot_from_core_status,
+    boot_from_fully_booted,
+    close_lost_calls,
     read_cdr,
+    read_pbx_snapshot,
     read_queue_log,
     reconcile,
+    uniqueid_system,
 )
 from models.entities import Call, Ticket, TicketEvent, User
 from models.enums import CallOutcome, Channel
@@ -428,3 +441,367 @@ def test_listener_runs_periodic_work_while_connected_and_survives_its_failures(d
     thread.start()
     thread.join(timeout=10)
     assert not thread.is_alive() and seen == [client, client, client]
+
+
+# --- calls Asterisk lost (killed, crashed): finished from its live channels ----------------------
+
+class FakeAsterisk:
+    """A fake AMI peer answering like Asterisk 22 to the console's user: ``Getvar`` SYSTEMNAME,
+    ``CoreStatus`` (refused without the ``reporting`` right, else a startup stamp) and ``Status``
+    (its item events reach ``on_event`` before the response, as they may on the reader thread)."""
+
+    def __init__(self, on_event: Callable[[dict[str, str]], None], channels: set[str], *,
+                 system_name: str = "", startup: str | None = None, uptime: int | None = None,
+                 drop_after_status: bool = False) -> None:
+        self.on_event, self.channels, self.system_name, self.startup = on_event, set(channels), system_name, startup
+        self.drop_after_status = drop_after_status
+        self.connected = threading.Event()
+        self.connected.set()
+        self.actions: list[str] = []
+        self._ids = iter(range(1, 10**6))
+        if uptime is not None:  # sent on login to a user who may read `system`
+            on_event({"Event": "FullyBooted", "Privilege": "system,all", "Uptime": str(uptime),
+                      "Status": "Fully Booted"})
+
+    def action(self, name: str, **fields: object) -> dict[str, str]:
+        self.actions.append(name)
+        action_id = f"fake-{next(self._ids)}"
+        if name == "Getvar" and fields.get("Variable") == "SYSTEMNAME":
+            return {"Response": "Success", "ActionID": action_id, "Variable": "SYSTEMNAME", "Value": self.system_name}
+        if name == "CoreStatus" and self.startup is not None:
+            date, time_of_day = self.startup.split(" ")
+            return {"Response": "Success", "ActionID": action_id, "CoreStartupDate": date,
+                    "CoreStartupTime": time_of_day, "CoreCurrentCalls": str(len(self.channels))}
+        if name == "Status":
+            for uid in sorted(self.channels):
+                self.on_event({"Event": "Status", "ActionID": action_id, "Channel": f"PJSIP/carrier-{uid}",
+                               "Uniqueid": uid, "Linkedid": uid, "CallerIDNum": "13800000001"})
+            self.on_event({"Event": "StatusComplete", "ActionID": action_id, "EventList": "Complete",
+                           "ListItems": str(len(self.channels))})
+            if self.drop_after_status:  # Asterisk killed right after it answered
+                self.connected.clear()
+            return {"Response": "Success", "ActionID": action_id, "EventList": "start"}
+        return {"Response": "Error", "ActionID": action_id, "Message": "Permission denied"}
+
+    def close(self) -> None:
+        self.connected.clear()
+
+
+NOW = time.time() - 600  # recent calls: the listener looks at a day of starts
+
+
+def call_up(uid: str, t: float = NOW, *, queue: bool = False) -> list[dict[str, str]]:
+    """A call still up: in the IVR, or waiting in the queue."""
+    events = [_channel(uid, t, "Newchannel", Context="from-carrier", Exten="96345", CallerIDNum="13800000011"),
+              _channel(uid, t + 4, "VarSet", Variable="HOTLINE_OUTCOME", Value="queued")]
+    if queue:
+        events.append(_channel(uid, t + 9, "QueueCallerJoin", Queue="hotline-general", Position="2"))
+    return events
+
+
+def _lost_steps(call: Call) -> list[dict[str, str]]:
+    return [step for step in call.ivr_path or [] if step.get("closed") == "lost"]
+
+
+def _run_listener(listener: CallRecordListener, until: Callable[[], bool], timeout: float = 10.0) -> None:
+    thread = threading.Thread(target=listener.run)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not until() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    listener.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def _open_ticket(database: Database, uid: str) -> None:
+    with database.sessions.begin() as session:
+        open_ticket_for_call(session, uniqueid=uid, caller_number="13800000011",
+                             request=TicketRequest(channel=Channel.PHONE, sub_service_code="APPL-TV",
+                                                   description="电视没有图像"))
+
+
+def test_a_reconnect_finishes_the_calls_asterisk_no_longer_has_once(db: Database) -> None:
+    """Open calls A (IVR), B (queue, with a ticket), C (still up), D (ended), E (another Asterisk):
+    after a reconnect whose Status lists only C, A and B are finished once each, after the grace time."""
+    recorder = CallRecorder(db.sessions)
+    for event in [*call_up("9.1"), *call_up("9.2", queue=True), *call_up("9.3"), *abandoned_in_ivr("9.4"),
+                  *call_up("pbx2-9.5")]:
+        recorder.handle(event)
+    _open_ticket(db, "9.2")
+    clients: list[FakeAsterisk] = []
+    live = [{"9.1", "9.2", "9.3"}, {"9.3"}]
+
+    def connect(on_event: Callable[[dict[str, str]], None]) -> FakeAsterisk:
+        client = FakeAsterisk(on_event, live[min(len(clients), 1)])
+        if not clients:
+            client.connected.clear()  # the first connection drops at once (Asterisk went away)
+        clients.append(client)
+        return client
+
+    lost = LostCalls(db.sessions, grace=0.3)
+    listener = CallRecordListener(recorder, connect, lost_calls=lost, sweep_every=0.1, max_backoff=0.05)
+    _run_listener(listener, lambda: len(listener.lost_finished) >= 2 and len(clients) >= 2
+                  and clients[-1].actions.count("Status") >= 6)
+    assert listener.lost_finished == ["9.1", "9.2"] and listener.restarts == 0
+    calls = _calls(db)
+    assert len(calls) == 5
+    a, b = calls["9.1"], calls["9.2"]
+    assert a.outcome == CallOutcome.DEGRADED and b.outcome == CallOutcome.TICKET
+    # ended when last known alive: their latest event (the queue join for B), not when noticed
+    assert a.ended_at == dt.datetime.fromtimestamp(NOW + 4, dt.UTC)
+    assert b.ended_at == dt.datetime.fromtimestamp(NOW + 9, dt.UTC)
+    for call in (a, b):
+        steps = _lost_steps(call)
+        assert len(steps) == 1 and steps[0]["reason"] == "channel-gone" and "Asterisk" in steps[0]["note"]
+    assert calls["9.3"].ended_at is None and calls["9.3"].outcome == CallOutcome.IN_PROGRESS
+    assert calls["9.4"].outcome == CallOutcome.ABANDONED_IVR and not _lost_steps(calls["9.4"])
+    assert calls["pbx2-9.5"].ended_at is None  # another Asterisk's call: not this one's to judge
+    assert _ticket_of(db, "9.2").status.value == "accepted"
+
+
+def test_a_restart_of_asterisk_finishes_the_calls_of_the_run_before_at_once(db: Database) -> None:
+    """CoreStatus' startup stamp changes between connections: the calls of the old run are finished
+    on the first look, without waiting; a call of the new run stays open."""
+    recorder = CallRecorder(db.sessions)
+    for event in [*call_up("9.11"), *call_up("9.12", queue=True)]:
+        recorder.handle(event)
+    clients: list[FakeAsterisk] = []
+
+    def connect(on_event: Callable[[dict[str, str]], None]) -> FakeAsterisk:
+        if not clients:
+            client = FakeAsterisk(on_event, {"9.11", "9.12"}, startup="2026-03-01 08:00:00", drop_after_status=True)
+        else:  # started again: the old channels are gone, a new call is up
+            client = FakeAsterisk(on_event, {"9.13"}, startup="2026-03-01 08:05:09")
+            for event in call_up("9.13", time.time() - 1):
+                on_event(event)
+        clients.append(client)
+        return client
+
+    listener = CallRecordListener(recorder, connect, lost_calls=LostCalls(db.sessions, grace=3600),
+                                  sweep_every=3600, max_backoff=0.05)
+    _run_listener(listener, lambda: len(listener.lost_finished) >= 2)
+    assert listener.restarts == 1 and sorted(listener.lost_finished) == ["9.11", "9.12"]
+    calls = _calls(db)
+    assert all(_lost_steps(calls[u])[0]["reason"] == "asterisk-restarted" for u in ("9.11", "9.12"))
+    assert calls["9.13"].ended_at is None
+
+
+def test_fully_booted_tells_a_fresh_listener_which_calls_are_of_a_run_that_is_gone(db: Database) -> None:
+    """A listener started after Asterisk (no previous connection): FullyBooted's Uptime says
+    Asterisk booted after the call began, so it is finished at once."""
+    recorder = CallRecorder(db.sessions)
+    for event in call_up("9.21"):
+        recorder.handle(event)
+    clients: list[FakeAsterisk] = []
+
+    def connect(on_event: Callable[[dict[str, str]], None]) -> FakeAsterisk:
+        clients.append(FakeAsterisk(on_event, set(), uptime=60))
+        return clients[-1]
+
+    listener = CallRecordListener(recorder, connect, lost_calls=LostCalls(db.sessions, grace=3600),
+                                  sweep_every=3600)
+    _run_listener(listener, lambda: bool(listener.lost_finished))
+    assert listener.lost_finished == ["9.21"] and len(clients) == 1
+    assert _lost_steps(_calls(db)["9.21"])[0]["reason"] == "asterisk-restarted"
+
+
+def test_a_hangup_after_the_close_changes_nothing(db: Database) -> None:
+    recorder = CallRecorder(db.sessions)
+    for event in call_up("9.31"):
+        recorder.handle(event)
+    lost = LostCalls(db.sessions, grace=0)
+    lost.attach(recorder)
+    report = lost.sweep(PbxSnapshot(dt.datetime.now(dt.UTC), frozenset()))
+    assert report.finished == ["9.31"]
+    closed = _calls(db)["9.31"]
+    for event in [_channel("9.31", NOW + 30, "Hangup", Cause="16"), *call_up("9.31")]:  # late, then replayed
+        recorder.handle(event)
+    after = _calls(db)
+    assert list(after) == ["9.31"]
+    assert (after["9.31"].outcome, after["9.31"].ended_at) == (CallOutcome.DEGRADED, closed.ended_at)
+    assert len(_lost_steps(after["9.31"])) == 1
+    assert lost.sweep(PbxSnapshot(dt.datetime.now(dt.UTC), frozenset())).finished == []
+
+
+def test_a_hangup_that_wins_the_race_keeps_its_outcome(db: Database) -> None:
+    """The sweep has read the call as open; the Hangup is applied before it finishes the record."""
+    recorder = CallRecorder(db.sessions)
+    for event in call_up("9.41"):
+        recorder.handle(event)
+    hangup = _channel("9.41", NOW + 7, "Hangup", Cause="16")
+
+    def hangup_arrives(uniqueid: str) -> dt.datetime | None:
+        recorder.handle(hangup)  # between the sweep's read and its close
+        return None
+
+    lost = LostCalls(db.sessions, grace=0, lock=recorder.lock, last_event=hangup_arrives)
+    report = lost.sweep(PbxSnapshot(dt.datetime.now(dt.UTC), frozenset()))
+    assert (report.finished, report.raced) == ([], 1)
+    call = _calls(db)["9.41"]
+    assert call.outcome == CallOutcome.ABANDONED_IVR and call.ended_at == dt.datetime.fromtimestamp(NOW + 7, dt.UTC)
+    assert not _lost_steps(call)
+
+
+def _race_once(database: Database, uid: str) -> int:
+    """Two sweepers with their own locks (two processes) and the call's Hangup, started together;
+    the number of records the sweepers finished."""
+    recorder = CallRecorder(database.sessions)
+    for event in call_up(uid):
+        recorder.handle(event)
+    start = threading.Barrier(3)
+    snapshot = PbxSnapshot(dt.datetime.now(dt.UTC), frozenset())
+    finished: list[str] = []
+
+    def sweep() -> None:
+        start.wait()
+        finished.extend(LostCalls(database.sessions, grace=0).sweep(snapshot).finished)
+
+    def hang_up() -> None:
+        start.wait()
+        recorder.handle(_channel(uid, NOW + 8, "Hangup"))
+
+    threads = [threading.Thread(target=sweep), threading.Thread(target=sweep), threading.Thread(target=hang_up)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return len(finished)
+
+
+def test_concurrent_closes_and_a_hangup_finish_a_call_once(db: Database) -> None:
+    """Two listeners and the Hangup at the same moment: one of them finishes the record."""
+    for round_ in range(4):
+        uid = f"9.5{round_}"
+        finished = _race_once(db, uid)
+        call = _calls(db)[uid]
+        assert finished <= 1 and call.ended_at is not None
+        assert len(_lost_steps(call)) == finished
+        assert call.outcome == (CallOutcome.DEGRADED if finished else CallOutcome.ABANDONED_IVR)
+    with db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Call)) == 4
+
+
+def test_the_list_of_channels_is_collected_by_action_id() -> None:
+    lists = ListCollector(max_lists=2)
+    events: list[dict[str, str]] = []
+
+    def on_event(message: dict[str, str]) -> None:
+        if not lists.offer(message):
+            events.append(message)
+
+    fake = FakeAsterisk(on_event, {"1.5", "1.6"})
+    on_event({"Event": "Status", "ActionID": "someone-else", "Uniqueid": "7.7"})  # never collected
+    on_event({"Event": "Hangup", "Uniqueid": "1.4"})  # not a list event: passed on
+    items = lists.run(fake, "Status")
+    assert sorted(item["Uniqueid"] for item in items) == ["1.5", "1.6"] and events == [
+        {"Event": "Hangup", "Uniqueid": "1.4"}]
+    for n in range(5):  # orphaned lists are dropped beyond the limit
+        on_event({"Event": "Status", "ActionID": f"orphan-{n}", "Uniqueid": "7.7"})
+    assert len(lists._lists) == 2
+    with pytest.raises(PbxQueryError, match="refused: Permission denied"):
+        lists.run(fake, "CoreShowChannels")
+
+    class Silent(FakeAsterisk):
+        def action(self, name: str, **fields: object) -> dict[str, str]:
+            return {"Response": "Success", "ActionID": "never-completes"}
+
+    with pytest.raises(PbxQueryError, match="did not complete"):
+        lists.run(Silent(on_event, set()), "Status", timeout=0.2)
+
+
+def test_what_asterisk_says_about_itself_is_checked() -> None:
+    lists = ListCollector()
+    hostile = FakeAsterisk(lists.offer, {"1.1"}, system_name="pbx 1; rm -rf /" + "x" * 100)
+    assert read_pbx_snapshot(hostile, lists).system_name == ""
+    named = FakeAsterisk(lists.offer, {"pbx1-1.1"}, system_name="pbx1", startup="2026-03-01 08:00:00")
+    snapshot = read_pbx_snapshot(named, lists)
+    assert (snapshot.system_name, snapshot.channels, snapshot.boot) == (
+        "pbx1", frozenset({"pbx1-1.1"}), BootMark(stamp="2026-03-01 08:00:00"))
+    assert [uniqueid_system(u) for u in ("1700000000.12", "pbx1-1700000000.12", "pbx-a-1.2", "")] == [
+        "", "pbx1", "pbx-a", ""]
+    received = dt.datetime(2026, 3, 1, 8, 0, 30, tzinfo=dt.UTC)
+    assert boot_from_fully_booted({"Uptime": "30"}, received) == BootMark(at=received - dt.timedelta(seconds=30))
+    assert [boot_from_fully_booted({"Uptime": v}, received) for v in ("-1", "abc", "", "1e9")] == [None] * 4
+    assert boot_from_fully_booted({}, received) is None
+    assert boot_from_core_status({"Response": "Error", "Message": "Permission denied"}) is None
+    early, late = BootMark(at=received), BootMark(at=received + dt.timedelta(seconds=10))
+    assert (early.same_run(BootMark(at=received + dt.timedelta(seconds=1))), early.same_run(late)) == (True, False)
+    assert BootMark(stamp="a").same_run(BootMark(at=received)) is None
+    assert BootMark(at=received, stamp="a").same_run(BootMark(at=received, stamp="b")) is False  # a quick restart
+
+
+def test_finishing_a_lost_call_refuses_bad_input_and_keeps_its_note_on_a_full_path(db: Database) -> None:
+    from models.calls import IVR_PATH_LIMIT, append_ivr_step, finish_lost_call
+    from models.errors import ValidationError
+
+    recorder = CallRecorder(db.sessions)
+    for event in call_up("9.61"):
+        recorder.handle(event)
+    with db.sessions.begin() as session:
+        call = session.scalars(select(Call).where(Call.uniqueid == "9.61")).one()
+        for n in range(IVR_PATH_LIMIT + 5):
+            append_ivr_step(call, {"menu": "main", "key": str(n % 10)})
+        call_id = call.id
+    for bad in ({"reason": "because; DROP TABLE calls", "last_alive": dt.datetime.now(dt.UTC)},
+                {"reason": "channel-gone", "last_alive": dt.datetime(2026, 3, 1, 8, 0)}):
+        with db.sessions.begin() as session, pytest.raises(ValidationError):
+            finish_lost_call(session, call_id, **bad)  # type: ignore[arg-type]
+    assert _calls(db)["9.61"].ended_at is None  # nothing stored
+    way_later = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+    with db.sessions.begin() as session:
+        assert finish_lost_call(session, call_id, last_alive=way_later, reason="channel-gone") is not None
+        assert finish_lost_call(session, call_id, last_alive=way_later, reason="channel-gone") is None
+        assert finish_lost_call(session, 10**9, last_alive=way_later, reason="channel-gone") is None
+    call = _calls(db)["9.61"]
+    assert len(call.ivr_path) == IVR_PATH_LIMIT and _lost_steps(call) == [call.ivr_path[-1]]
+    assert call.ended_at is not None and call.ended_at <= dt.datetime.now(dt.UTC)  # never in the future
+
+
+def test_the_listener_looks_back_a_day_and_the_command_at_every_open_call(db: Database) -> None:
+    recorder = CallRecorder(db.sessions)
+    for event in [*call_up("9.71", NOW - 3 * 86400), *call_up("9.72")]:
+        recorder.handle(event)
+    snapshot = PbxSnapshot(dt.datetime.now(dt.UTC), frozenset())
+    assert LostCalls(db.sessions, grace=0).sweep(snapshot).finished == ["9.72"]
+    lists = ListCollector()
+    report = close_lost_calls(db.sessions, FakeAsterisk(lists.offer, set()), lists, grace=0.1)
+    assert report.finished == ["9.71"] and _calls(db)["9.71"].outcome == CallOutcome.DEGRADED
+
+
+def test_hotline_calls_reconcile_close_lost_needs_a_reachable_asterisk(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from hotline.cli import main
+    from tests.plugins.pbx import free_ports
+
+    (port,) = free_ports(1)  # nothing listens there
+    (tmp_path / "Master.csv").write_text("", encoding="utf-8")
+    base = ["--data-dir", str(tmp_path / "data"), "--set", f"ami_port={port}", "calls", "reconcile",
+            "--cdr", str(tmp_path / "Master.csv"), "--queue-log", str(tmp_path / "queue_log")]
+    refused = CliRunner().invoke(main, [*base, "--close-lost", "--grace", "0"])
+    assert refused.exit_code == 1 and "not reachable" in refused.output and "no call was closed" in refused.output
+    assert "0 calls in the CDR" in refused.output  # the CDR part was still done
+    for bad in ("-1", "abc", "301"):
+        wrong = CliRunner().invoke(main, [*base, "--close-lost", "--grace", bad])
+        assert wrong.exit_code == 2 and "--grace" in wrong.output
+
+
+def test_a_refused_or_failing_look_closes_nothing_and_is_tried_again(db: Database) -> None:
+    recorder = CallRecorder(db.sessions)
+    for event in call_up("9.81"):
+        recorder.handle(event)
+    looks: list[str] = []
+
+    class Grumpy(FakeAsterisk):
+        def action(self, name: str, **fields: object) -> dict[str, str]:
+            if name == "Status":
+                looks.append(name)
+                if len(looks) == 1:  # an AMI user without the `call` right
+                    return {"Response": "Error", "ActionID": "x", "Message": "Permission denied"}
+            return super().action(name, **fields)
+
+    listener = CallRecordListener(recorder, lambda on_event: Grumpy(on_event, set()),
+                                  lost_calls=LostCalls(db.sessions, grace=0.2), sweep_every=3600)
+    _run_listener(listener, lambda: bool(listener.lost_finished))
+    assert listener.lost_finished == ["9.81"] and len(looks) == 3  # refused, missing once, finished
