@@ -15,7 +15,7 @@ from flask import Blueprint, Flask, abort, current_app, redirect, request, url_f
 from flask_login import LoginManager, UserMixin, current_user
 from werkzeug.wrappers import Response
 
-from callcenter.db import db
+from callcenter.db import read_db
 from callcenter.scope import StationCache, StationTree
 from models.console import live_session_user
 from models.entities import User
@@ -57,7 +57,7 @@ class ConsoleUser(UserMixin):  # type: ignore[misc]
 def station_tree() -> StationTree:
     """The cached station tree."""
     cache: StationCache = current_app.extensions["hotline_stations"]
-    return cache.get(db())
+    return cache.get(read_db())
 
 
 def console_user(user: User, session_id: str) -> ConsoleUser:
@@ -69,7 +69,8 @@ def console_user(user: User, session_id: str) -> ConsoleUser:
 
 
 def _load_user(session_id: str) -> ConsoleUser | None:
-    user = live_session_user(db(), session_id)
+    # A read: a POST's write transaction (SQLite's one writer) starts only when its view writes.
+    user = live_session_user(read_db(), session_id)
     return console_user(user, session_id) if user is not None else None
 
 
