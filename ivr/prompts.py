@@ -292,7 +292,7 @@ SYSTEM_SOUNDS: dict[str, dict[str, str]] = {
     "queue-thereare": {"zh": "您现在排在第", "en": "You are currently caller number"},
     "queue-callswaiting": {"zh": "位，请耐心等候。", "en": "waiting to speak to a representative."},
     "queue-youarenext": {
-        "zh": "您已排在第一位，下一位空闲的话务员将为您服务。",
+        "zh": "您排在第一位，请稍候。",
         "en": "Your call is now first in line and will be answered by the next available representative.",
     },
     "queue-thankyou": {"zh": "感谢您的耐心等待。", "en": "Thank you for your patience."},
@@ -305,9 +305,9 @@ SYSTEM_SOUNDS: dict[str, dict[str, str]] = {
     "digits/wan": {"zh": "万", "en": "ten thousand"},
     "digits/yi": {"zh": "亿", "en": "hundred million"},
     # What a caller hears when the IVR could not run (dialplan `message`, `[hotline-followup]`).
-    "vm-intro": {"zh": "请在提示音后留言，说完请挂机或按井号键。我们会尽快给您回电。",
+    "vm-intro": {"zh": "请在提示音后留言，说完请挂机。",
                  "en": "Please leave your message after the tone. When done, hang up or press the pound key."},
-    "vm-goodbye": {"zh": "谢谢您的留言，再见。", "en": "Goodbye."},
+    "vm-goodbye": {"zh": "谢谢，再见。", "en": "Goodbye."},
     "an-error-has-occurred": {"zh": "对不起，系统出现错误。", "en": "An error has occurred."},
 }
 
