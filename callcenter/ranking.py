@@ -7,9 +7,10 @@ returned as a reason so the agent sees why a worker is where they are in the lis
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from models.enums import WorkerStatus
@@ -63,18 +64,29 @@ class CandidateFacts:
 
 @dataclass(frozen=True)
 class Ranked:
-    """A candidate with its score and the reasons behind it."""
+    """A candidate with its score; :attr:`reasons` lists the factors behind it."""
 
     facts: CandidateFacts
     score: float
     distance_km: float | None
     covers: bool
-    reasons: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def worker_id(self) -> int:
         """The worker's id."""
         return self.facts.worker_id
+
+    @property
+    def reasons(self) -> list[dict[str, Any]]:
+        """Every factor of the score, for the agent (built when asked: most ranked workers are never shown)."""
+        facts = self.facts
+        return [
+            {"code": "status", "status": str(facts.status)},
+            {"code": "distance", "km": None if self.distance_km is None else round(self.distance_km, 1)},
+            {"code": "rating", "stars": facts.stars, "points": facts.points},
+            {"code": "load", "jobs": facts.jobs_in_hand},
+            {"code": "coverage", "covers": self.covers},
+        ]
 
     def as_offer_reasons(self) -> dict[str, Any]:
         """What is stored with the offer (DispatchOffer.reasons)."""
@@ -91,21 +103,19 @@ def _distance(site: JobSite, facts: CandidateFacts) -> float | None:
 
 
 def score_candidate(site: JobSite, facts: CandidateFacts) -> Ranked:
-    """Score one candidate and list the reasons."""
+    """Score one candidate (distance, stars, points, load, coverage)."""
     distance = _distance(site, facts)
     covers = facts.company_station_id in site.stations
     km = UNKNOWN_DISTANCE_KM if distance is None else min(distance, DISTANCE_CAP_KM)
     points = max(0, min(facts.points, POINTS_CAP))
     score = (100.0 - km * DISTANCE_PER_KM + facts.stars * PER_STAR + points / 100 * PER_100_POINTS
              - facts.jobs_in_hand * PER_JOB_IN_HAND + (COVERAGE_BONUS if covers else 0.0))
-    reasons = [
-        {"code": "status", "status": str(facts.status)},
-        {"code": "distance", "km": None if distance is None else round(distance, 1)},
-        {"code": "rating", "stars": facts.stars, "points": facts.points},
-        {"code": "load", "jobs": facts.jobs_in_hand},
-        {"code": "coverage", "covers": covers},
-    ]
-    return Ranked(facts, score, distance, covers, reasons)
+    return Ranked(facts, score, distance, covers)
+
+
+def _offer_order(ranked: Ranked) -> tuple[int, float, float, int]:
+    return (STATUS_ORDER[ranked.facts.status], -ranked.score,
+            ranked.distance_km if ranked.distance_km is not None else math.inf, ranked.facts.worker_id)
 
 
 def rank(site: JobSite, candidates: Iterable[CandidateFacts], *, exclude: frozenset[int] = frozenset(),
@@ -113,6 +123,6 @@ def rank(site: JobSite, candidates: Iterable[CandidateFacts], *, exclude: frozen
     """Candidates in offer order: idle first, then by score (ties: nearer, then lower id)."""
     scored = [score_candidate(site, c) for c in candidates
               if c.worker_id not in exclude and c.status in STATUS_ORDER]
-    scored.sort(key=lambda r: (STATUS_ORDER[r.facts.status], -r.score,
-                               r.distance_km if r.distance_km is not None else math.inf, r.worker_id))
-    return scored if limit is None else scored[:limit]
+    if limit is not None and limit < len(scored):
+        return heapq.nsmallest(limit, scored, key=_offer_order)
+    return sorted(scored, key=_offer_order)

@@ -39,6 +39,18 @@ def visible_ticket(session: Session, ticket_id: int, user: ConsoleUser, *, for_u
     return ticket
 
 
+def writable_ticket(reader: Session, writer: Session, seen: Ticket, user: ConsoleUser) -> Ticket:
+    """The ticket in the writing session, read before the write (:func:`callcenter.db.read_db`).
+
+    Where reads and writes share the request's session (PostgreSQL) it is ``seen`` itself, already
+    row-locked; on SQLite it is read again inside the write transaction, so checks made on it
+    hold when the write commits.
+    """
+    if reader is writer:
+        return seen
+    return visible_ticket(writer, seen.id, user, for_update=True)
+
+
 def waiting_query(user: ConsoleUser, now: dt.datetime, limit: int = 50) -> Select[tuple[Ticket]]:
     """New and returned tickets nobody holds a live claim on, most urgent and oldest first."""
     stmt = (select(Ticket).where(Ticket.status.in_(WAITING_STATUSES),

@@ -12,11 +12,13 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from models.base import is_postgresql, utcnow
-from models.entities import Ticket
+from models.entities import Ticket, TicketEvent
 from models.enums import EventKind, Priority, TicketStatus
 from models.errors import ClaimConflict, LeaseExpired, NotFound
 from models.lifecycle import OPEN_STATUSES
@@ -39,13 +41,18 @@ def _claimable_by(user_id: int, now: dt.datetime):  # type: ignore[no-untyped-de
 
 def claim_ticket(session: Session, ticket_id: int, user_id: int, *, lease_seconds: int,
                  now: dt.datetime | None = None) -> Lease:
-    """Claim the ticket for ``user_id``; refused with ClaimConflict while another live lease holds it."""
+    """Claim the ticket for ``user_id``; refused with ClaimConflict while another live lease holds it.
+
+    Two statements when it wins: the conditional ``UPDATE`` (which also marks the ticket changed)
+    and the timeline entry, so a claim holds SQLite's one write lock as briefly as it can.  A
+    copy of the ticket already loaded in ``session`` is brought up to date without reading it.
+    """
     now = now or utcnow()
     token = str(uuid.uuid4())
     expires = now + dt.timedelta(seconds=lease_seconds)
+    claimed = {"claim_holder_id": user_id, "claim_token": token, "claim_expires_at": expires, "updated_at": now}
     won = session.execute(
-        update(Ticket).where(Ticket.id == ticket_id, _claimable_by(user_id, now))
-        .values(claim_holder_id=user_id, claim_token=token, claim_expires_at=expires)
+        update(Ticket).where(Ticket.id == ticket_id, _claimable_by(user_id, now)).values(**claimed)
         .execution_options(synchronize_session=False)
     ).rowcount
     if won != 1:
@@ -55,10 +62,12 @@ def claim_ticket(session: Session, ticket_id: int, user_id: int, *, lease_second
         session.refresh(ticket)
         raise ClaimConflict(f"ticket {ticket.number} is being handled by another agent "
                             f"until {ticket.claim_expires_at:%H:%M:%S} UTC")
-    ticket = get_ticket(session, ticket_id)
-    session.refresh(ticket)
-    append_event(session, ticket, EventKind.CLAIM, actor_user(user_id), now=now,
-                 detail={"expires_at": expires.isoformat()})
+    session.execute(insert(TicketEvent).values(ticket_id=ticket_id, at=now, kind=EventKind.CLAIM,
+                                               actor=actor_user(user_id), detail={"expires_at": expires.isoformat()}))
+    loaded = session.identity_map.get(identity_key(Ticket, ticket_id))
+    if loaded is not None:
+        for name, value in claimed.items():
+            set_committed_value(loaded, name, value)
     return Lease(ticket_id, user_id, token, expires)
 
 

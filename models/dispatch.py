@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, false, select
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
@@ -46,16 +46,25 @@ def pending_offer(session: Session, ticket_id: int) -> DispatchOffer | None:
 
 def dispatch_ticket(session: Session, ticket: Ticket, worker_id: int, *, actor: str, offer_seconds: int,
                     reasons: dict[str, Any] | None = None, now: dt.datetime | None = None) -> DispatchOffer:
-    """Offer the ticket to a worker (ticket → dispatched).  Refused for off-duty or unskilled workers."""
+    """Offer the ticket to a worker (ticket → dispatched).  Refused for off-duty or unskilled workers.
+
+    The worker and their skill are read in one statement: dispatching holds SQLite's one write
+    lock, so every round trip in it is paid by every agent waiting to write.
+    """
     now = now or utcnow()
-    worker = get_worker(session, worker_id)
+    skill = (exists().where(WorkerSkill.worker_id == Worker.id, WorkerSkill.sub_service_id == ticket.sub_service_id)
+             if ticket.sub_service_id is not None else false())
+    found = session.execute(select(Worker, skill).where(Worker.id == worker_id)).first()
+    if found is None:
+        raise NotFound(f"worker {worker_id} does not exist")
+    worker, skilled = found
     if not can_transition(ticket.status, TicketStatus.DISPATCHED):
         raise DispatchRefused(f"ticket {ticket.number} is {ticket.status} and cannot be dispatched now")
     if ticket.sub_service_id is None:
         raise DispatchRefused(f"ticket {ticket.number} has no sub-service yet; choose one before dispatching")
     if worker.status == WorkerStatus.OFF_DUTY:
         raise DispatchRefused(f"worker {worker.name} is off duty")
-    if not worker_has_skill(session, worker.id, ticket.sub_service_id):
+    if not skilled:
         raise DispatchRefused(f"worker {worker.name} is not registered for this service")
     if pending_offer(session, ticket.id) is not None:
         raise DispatchRefused(f"ticket {ticket.number} already has an offer waiting for an answer")
@@ -63,6 +72,7 @@ def dispatch_ticket(session: Session, ticket: Ticket, worker_id: int, *, actor: 
                           expires_at=now + dt.timedelta(seconds=offer_seconds), reasons=reasons or {})
     session.add(offer)
     session.flush()
+    ticket.updated_at = now  # flushed with the status change: one UPDATE of the ticket
     transition_ticket(session, ticket, TicketStatus.DISPATCHED, actor=actor, now=now,
                       detail={"worker_id": worker.id, "offer_id": offer.id})
     return offer
