@@ -212,9 +212,13 @@ def timeline(ticket_id: int) -> str:
 
 @bp.post("/tickets/<int:ticket_id>/claim")
 def claim(ticket_id: int) -> Response:
-    """Claim the ticket (one holder at a time; a live claim of another agent is refused with 409)."""
+    """Claim the ticket (one holder at a time; a live claim of another agent is refused with 409).
+
+    The ticket is looked up before the write (the claim itself is one conditional update), so on
+    SQLite the write lock is held only for the claim and its timeline entry.
+    """
+    found = visible_ticket(read_db(), ticket_id, current_user, for_update=True)
     session = db()
-    found = visible_ticket(session, ticket_id, current_user, for_update=True)
     claim_for(session, found, current_user, _lease_seconds())
     session.commit()
     return redirect(_ticket_url(ticket_id))
