@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from callcenter.choices import init_choices
 from callcenter.config import console_config
 from callcenter.db import init_db
 from callcenter.i18n import gettext as _
@@ -47,11 +48,15 @@ def create_app(config: Mapping[str, Any]) -> Flask:
         REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SECURE=bool(values["SESSION_COOKIE_SECURE"]),
         WTF_CSRF_TIME_LIMIT=None, WTF_CSRF_SSL_STRICT=bool(values["SESSION_COOKIE_SECURE"]),
         MAX_CONTENT_LENGTH=256 * 1024, JSON_AS_ASCII=False,
+        # The login ends when its session row expires (WEB_SESSION_HOURS after login), so re-signing
+        # the cookie on every request (every live poll) to slide its expiry bought nothing.
+        SESSION_REFRESH_EACH_REQUEST=False,
     )
     init_db(app)
     csrf = CSRFProtect(app)
     init_security(app)
     init_i18n(app)
+    init_choices(app)
     init_telephony(app)
     _register_blueprints(app, csrf)
     _register_errors(app)

@@ -36,6 +36,7 @@ class StationTree:
 
     def __init__(self, stations: list[StationInfo]) -> None:
         self.by_id = {s.id: s for s in stations}
+        self._communities = [s for s in stations if s.level != StationLevel.CITY]
         self.children: dict[int, list[int]] = {}
         for station in stations:
             if station.parent_id is not None:
@@ -86,8 +87,8 @@ class StationTree:
         return None
 
     def communities(self) -> list[StationInfo]:
-        """Towns and communities in id order, for the address form."""
-        return [s for s in self.by_id.values() if s.level != StationLevel.CITY]
+        """Towns and communities in id order, for the address form (one list per tree: do not change it)."""
+        return self._communities
 
 
 class StationCache:

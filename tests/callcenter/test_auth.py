@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask
+import datetime as dt
 
+from flask import Flask
+from sqlalchemy import update
+
+from models.base import utcnow
+from models.console import WebSession
 from models.seed import DEMO_PASSWORD
 from tests.callcenter.conftest import CSRF, Browser, login, make_app
 from tests.plugins.db import Database
@@ -69,6 +74,15 @@ def test_old_cookie_is_refused_after_logout(sqlite_app: Flask) -> None:
     response = replay.get("/agent")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     assert replay.get("/api/me").status_code == 401
+
+
+def test_polls_leave_the_cookie_alone_and_the_login_ends_with_its_row(sqlite_app: Flask, sqlite_db: Database) -> None:
+    agent = login(sqlite_app, "agent01")
+    poll = agent.get("/agent/live", headers={"HX-Request": "true"})
+    assert poll.status_code in (200, 204) and "Set-Cookie" not in poll.headers  # nothing re-signed per poll
+    with sqlite_db.sessions.begin() as session:  # the row's expiry, set at login, is what ends a login
+        session.execute(update(WebSession).values(expires_at=utcnow() - dt.timedelta(seconds=1)))
+    assert agent.get("/agent/live", headers={"HX-Request": "true"}).status_code == 401
 
 
 def test_failed_logins_are_limited_across_processes(sqlite_db: Database) -> None:
