@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_LANGUAGE": "zh",
     "PHONE_REGION": "CN",
     "AMI_ENABLED": False,
+    "AMI_AGENT_EVENTS": True,  # this process turns AMI agent events into states and screen pops (one of N workers)
     "AMI_HOST": "127.0.0.1",
     "AMI_PORT": 5038,
     "AMI_USER": "hotline",

@@ -60,7 +60,10 @@ class AmiTelephony(Telephony):
     def __init__(self, config: dict[str, Any], sessions: sessionmaker[Session]) -> None:
         self.config = config
         self.sessions = sessions
-        self.monitor = QueueMonitor(on_agent_event=self.on_agent_event)
+        # With several web processes only one turns agent events into states and screen pops
+        # (each process still reads waiting calls and sends its agents' pauses).
+        self.monitor = QueueMonitor(on_agent_event=self.on_agent_event if config.get("AMI_AGENT_EVENTS", True)
+                                    else None)
         self.client: AmiClient | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

@@ -65,6 +65,7 @@ class Settings:
     web_port: int = 8345
     web_secret_key: str = ""  # empty: generated once into data_dir
     web_threads: int = 16  # waitress worker threads
+    web_workers: int = 1  # `hotline web` processes sharing the port, each with web_threads threads
     web_cookie_secure: bool = False  # True when served over HTTPS (behind a proxy)
     web_session_hours: int = 12  # a login lasts this long at most
     web_ami: bool = True  # connect the console to Asterisk's AMI (queues, pauses, screen pops)
