@@ -2,18 +2,24 @@
 
 1. Ranking: the ranked candidate list of a ticket (skill, distance, status, stars/points, load,
    coverage) over the full demo provider set (480 companies, ~2,000 workers), per request p50/p99.
-2. Load: ``hotline web`` runs as its own process (waitress, 16 threads); 50 agent threads each log
-   in and then do what the workspace page does: every 1.5 s one live poll carrying the versions of
-   the parts it shows (state, waiting calls, waiting / my / providers' tickets: 204 when none
-   changed, else the changed parts), the screen-pop post when the poll announces one; and every
-   few seconds claim a ticket, open it, read its candidates, dispatch it and reopen the workspace.
-   The agents log in first (timed as "login": password hashing, 50 at once); the measured shift
-   starts when all of them are in.
-   p95 latency per kind of request and errors (any non-2xx/3xx answer or failed request).
+2. Load: ``hotline web`` runs as its own server (waitress), once per serving configuration
+   (``servings``: processes x threads, default one process of 16 threads, then ``--workers 2``
+   of 8 threads each sharing the port); 50 agent threads each log in and then do what the
+   workspace page does: every 1.5 s one live poll carrying the versions of the parts it shows
+   (state, waiting calls, waiting / my / providers' tickets: 204 when none changed, else the
+   changed parts), the screen-pop post when the poll announces one; and every few seconds claim
+   a ticket, open it, read its candidates, dispatch it and reopen the workspace.  The agents
+   log in first (timed as "login": password hashing, 50 at once); the measured shift starts
+   when all of them are in.  Each configuration gets its own fresh database.
+   p95 latency per kind of request and errors (any non-2xx/3xx answer or failed request); for
+   the shift, the server's CPU (all its processes, % of one core), the load generator's CPU and
+   how busy the whole machine was (both cores, whatever else ran), with the load average before.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import re
 import subprocess
@@ -22,6 +28,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -195,10 +202,23 @@ class Agent(threading.Thread):
             time.sleep(max(0.0, POLL_SECONDS - (time.monotonic() - started)))
 
 
-def start_web(url: str, data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+@dataclass(frozen=True)
+class Serving:
+    """How ``hotline web`` serves: processes (``--workers``) x threads (``web_threads``)."""
+
+    workers: int
+    threads: int
+
+    def label(self) -> str:
+        """E.g. ``2 x 8``: processes x threads."""
+        return f"{self.workers} x {self.threads}"
+
+
+def start_web(url: str, data_dir: Path, serving: Serving) -> tuple[subprocess.Popen[str], str]:
     """``hotline web`` on a free port; returns the process and its address."""
     command = [str(Path(sys.executable).with_name("hotline")), "--data-dir", str(data_dir), "--database-url", url,
-               "--set", "web_ami=false", "--set", "web_offer_sweep_seconds=0", "web", "--port", "0"]
+               "--set", "web_ami=false", "--set", "web_offer_sweep_seconds=0",
+               "--set", f"web_threads={serving.threads}", "web", "--port", "0", "--workers", str(serving.workers)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert process.stdout is not None
     for line in process.stdout:
@@ -207,50 +227,111 @@ def start_web(url: str, data_dir: Path) -> tuple[subprocess.Popen[str], str]:
     raise RuntimeError("hotline web did not start")
 
 
-def bench_load(url: str, tickets: dict[str, list[int]], seconds: float) -> tuple[dict[str, list[float]], list[str]]:
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its live children (the workers), from /proc."""
+    def own(one: int) -> float:
+        fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(k) for k in children.read_text().split()] if children.exists() else []
+    return own(pid) + sum(own(k) for k in kids)
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(all, idle) CPU ticks of the machine so far."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(values), values[3] + values[4]
+
+
+@dataclass
+class Load:
+    """What one load run measured."""
+
+    timings: dict[str, list[float]]
+    errors: list[str]
+    server_cpu_percent: float
+    client_cpu_percent: float
+    machine_busy_percent: float
+    load_average: float
+
+
+def bench_load(url: str, tickets: dict[str, list[int]], seconds: float, serving: Serving = Serving(1, 16)) -> Load:
     """Run the simulated agents for ``seconds`` against one ``hotline web``."""
     with tempfile.TemporaryDirectory() as folder:
-        process, base = start_web(url, Path(folder))
+        load_average = os.getloadavg()[0]
+        process, base = start_web(url, Path(folder), serving)
         try:
             timings: dict[str, list[float]] = defaultdict(list)
             errors: list[str] = []
-            start = threading.Barrier(len(tickets))
+            start = threading.Barrier(len(tickets) + 1)
             agents = [Agent(base, name, list(ids), seconds, start, timings, errors) for name, ids in tickets.items()]
             for agent in agents:
                 agent.start()
+            with contextlib.suppress(threading.BrokenBarrierError):
+                start.wait(timeout=180)  # everyone logged in: the shift starts
+            server0, client0, machine0, wall0 = process_cpu_seconds(process.pid), time.process_time(), \
+                machine_ticks(), time.monotonic()
             for agent in agents:
                 agent.join()
-            return timings, errors
+            wall = time.monotonic() - wall0
+            server1, client1, machine1 = process_cpu_seconds(process.pid), time.process_time(), machine_ticks()
+            busy = 1 - (machine1[1] - machine0[1]) / max(1, machine1[0] - machine0[0])
+            return Load(timings, errors, 100 * (server1 - server0) / wall, 100 * (client1 - client0) / wall,
+                        100 * busy, load_average)
         finally:
             process.terminate()
-            process.wait(timeout=10)
+            process.wait(timeout=30)
 
 
-def run(backends: tuple[str, ...] = ("sqlite", "postgresql"), agents: int = 50, seconds: float = 20.0) -> Result:
-    """Both parts on each backend; returns the figures for BENCHMARKS.md."""
+SERVINGS = (Serving(1, 16), Serving(2, 8))
+
+
+def run(backends: tuple[str, ...] = ("sqlite", "postgresql"), agents: int = 50, seconds: float = 20.0,
+        servings: tuple[str, ...] = tuple(s.label() for s in SERVINGS)) -> Result:
+    """Both parts on each backend, the load once per serving configuration; the figures for BENCHMARKS.md.
+
+    ``servings``: ``"processes x threads"`` labels, e.g. ``--set servings=1x16,2x8,4x4``.
+    """
+    chosen = [Serving(*(int(n) for n in label.replace(" ", "").split("x"))) for label in servings]
     result = Result(
-        name="console", title="Console: dispatch ranking and 50 concurrent agents",
+        name="console", title=f"Console: dispatch ranking and {agents} concurrent agents",
         method=(__doc__ or "").split("\n\n", 1)[1].strip(),
-        headers=["backend", "measure", "requests", "p50 ms", "p95 ms", "p99 ms", "errors"])
+        headers=["backend", "serving", "measure", "requests", "p50 ms", "p95 ms", "p99 ms", "errors"])
     for backend in backends:
         with bench_database(backend) as url:
-            _subs, tickets = prepare(url, agents, tickets_per_agent=max(4, int(seconds / 4.5) + 2))
+            _subs, _tickets = prepare(url, agents, tickets_per_agent=2)
             p50, p99, workers = bench_ranking(url)
-            result.rows.append([backend, f"ranking ({workers} workers)", "400", f"{p50:.2f}", "-", f"{p99:.2f}", "0"])
-            timings, errors = bench_load(url, tickets, seconds)
-            everything = [t for kind, values in timings.items() if kind != "login" for t in values]
-            for kind in sorted(timings):
-                values = timings[kind]
-                result.rows.append([backend, kind, str(len(values)), f"{percentile(values, 50):.1f}",
-                                    f"{percentile(values, 95):.1f}", f"{percentile(values, 99):.1f}",
-                                    str(sum(1 for e in errors if e.startswith(kind + ":")))])
-            result.rows.append([backend, f"all but login ({agents} agents, {seconds:.0f} s)", str(len(everything)),
-                                f"{percentile(everything, 50):.1f}", f"{percentile(everything, 95):.1f}",
-                                f"{percentile(everything, 99):.1f}", str(len(errors))])
-            if errors:
-                result.notes.append(f"{backend}: first errors: {errors[:3]}")
-    result.notes.append("The load generator runs on the same machine as the server (2 cores shared).")
+        result.rows.append([backend, "-", f"ranking ({workers} workers)", "400", f"{p50:.2f}", "-", f"{p99:.2f}",
+                            "0"])
+        for serving in chosen:
+            with bench_database(backend) as url:
+                _subs, tickets = prepare(url, agents, tickets_per_agent=max(4, int(seconds / 4.5) + 2))
+                load = bench_load(url, tickets, seconds, serving)
+            _load_rows(result, backend, serving, load, agents, seconds)
+    result.notes.append("The load generator runs on the same machine as the server (2 cores shared); other "
+                        "sessions' tests may be running too: see each run's machine figures.")
     return result
+
+
+def _load_rows(result: Result, backend: str, serving: Serving, load: Load, agents: int, seconds: float) -> None:
+    timings, errors = load.timings, load.errors
+    everything = [t for kind, values in timings.items() if kind != "login" for t in values]
+    for kind in sorted(timings):
+        values = timings[kind]
+        result.rows.append([backend, serving.label(), kind, str(len(values)), f"{percentile(values, 50):.1f}",
+                            f"{percentile(values, 95):.1f}", f"{percentile(values, 99):.1f}",
+                            str(sum(1 for e in errors if e.startswith(kind + ":")))])
+    result.rows.append([backend, serving.label(), f"all but login ({agents} agents, {seconds:.0f} s)",
+                        str(len(everything)), f"{percentile(everything, 50):.1f}",
+                        f"{percentile(everything, 95):.1f}", f"{percentile(everything, 99):.1f}",
+                        str(len(errors))])
+    result.notes.append(
+        f"{backend}, {serving.label()} (processes x threads): server CPU {load.server_cpu_percent:.0f}% of one "
+        f"core, load generator {load.client_cpu_percent:.0f}%, machine {load.machine_busy_percent:.0f}% busy "
+        f"(both cores), load average {load.load_average:.2f} before the run")
+    if errors:
+        result.notes.append(f"{backend}, {serving.label()}: first errors: {errors[:3]}")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 On SQLite the shared engine starts every transaction with ``BEGIN IMMEDIATE`` (the write lock),
 which serialises even read-only requests; the console's GET requests (the live lists polled by
-every open page) therefore use a second engine on the same file whose transactions are plain
-deferred ``BEGIN``: under WAL they read concurrently with each other and with the one writer.
+every open page) and a POST's lookups before it writes therefore use a second engine on the same
+file whose transactions are plain deferred ``BEGIN``: under WAL they read concurrently with each
+other and with the one writer.
 
 SQLite has one writer at a time, and a writer that finds the lock taken sleeps in SQLite's busy
 handler in growing steps (up to 100 ms each), so under load writes waited seconds for a lock that
@@ -35,6 +36,7 @@ EXTENSION = "hotline_sessions"
 WRITE_LOCK_WAIT_SECONDS = 10.0  # as long as SQLite's busy timeout; then SQLite's own waiting applies
 _serialised: weakref.WeakSet[Engine] = weakref.WeakSet()
 READ_EXTENSION = "hotline_read_sessions"
+READS_IN_WRITES = "hotline_reads_in_writes"
 
 
 def _sqlite_reader_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -171,7 +173,11 @@ def serialise_sqlite_writers(engine: Engine) -> None:
 
 
 def read_sessions_for(factory: sessionmaker[Session]) -> sessionmaker[Session]:
-    """Sessions for read-only requests: the same factory, or deferred transactions on SQLite."""
+    """Sessions for reading: deferred transactions on SQLite, the same factory elsewhere.
+
+    (PostgreSQL reads stay in a transaction: autocommit would save a ``BEGIN`` and a ``ROLLBACK``
+    round trip per request, but the exports' and reports' server-side cursors need a transaction.)
+    """
     bind = factory.kw.get("bind")
     if bind is None or bind.dialect.name != "sqlite":
         return factory
@@ -191,6 +197,9 @@ def init_db(app: Flask) -> None:
         serialise_sqlite_writers(bind)
     app.extensions[EXTENSION] = factory
     app.extensions[READ_EXTENSION] = read_sessions_for(factory)
+    # Where a writing transaction reads as cheaply as a reader (no write lock to take early), a
+    # POST reads through its writing session: one connection, and rows read are row-locked.
+    app.extensions[READS_IN_WRITES] = not (isinstance(bind, Engine) and bind.dialect.name == "sqlite")
     app.teardown_appcontext(_close_session)
 
 
@@ -215,13 +224,13 @@ def db() -> Session:
 
 
 def read_db() -> Session:
-    """A read-only session for a check that usually finds nothing to write (a poll, loading the login).
+    """A session for reading: a GET request's only session, a POST's lookups before it writes.
 
-    On SQLite it reads without the write lock (a GET request's only session; a POST writes
-    through :func:`db`); where reads and writes share one kind of transaction (PostgreSQL) it is
-    the request's one session, so a request holds one pooled connection.
+    On SQLite it reads without the write lock (a POST writes through :func:`db`, a separate
+    session); on PostgreSQL a POST reads through its writing session, so a request holds one
+    pooled connection and the rows it reads ``FOR UPDATE`` stay locked until it commits.
     """
-    if current_app.extensions[READ_EXTENSION] is current_app.extensions[EXTENSION]:
+    if request and request.method not in ("GET", "HEAD") and current_app.extensions[READS_IN_WRITES]:
         return _request_session("db_session", EXTENSION)
     return _request_session("read_session", READ_EXTENSION)
 

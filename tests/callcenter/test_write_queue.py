@@ -185,3 +185,19 @@ def test_a_get_request_uses_one_session_and_a_post_reads_without_the_write_lock(
 def db_is_read_db() -> bool:
     """Whether the request's read session is its writing session."""
     return db() is read_db()
+
+
+def test_gets_read_in_a_transaction_and_postgresql_posts_read_in_their_writing_one(db: Database) -> None:
+    app: Flask = create_app({"SECRET_KEY": "x", "SESSION_FACTORY": db.sessions, "TESTING": True})
+    with app.test_request_context("/agent", method="GET"):
+        assert request_session_in_transaction()  # one snapshot per page; the exports' server-side cursors need it
+    with app.test_request_context("/tickets/1/claim", method="POST"):
+        assert db_is_read_db() is (db.backend == "postgresql")
+
+
+def request_session_in_transaction() -> bool:
+    """Whether the request's session reads inside a transaction."""
+    session = db()
+    session.execute(text("SELECT 1"))
+    return session.in_transaction() and session.connection().get_execution_options().get("isolation_level") != \
+        "AUTOCOMMIT"
