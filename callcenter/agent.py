@@ -9,10 +9,10 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from callcenter.choices import catalogue_choices
-from callcenter.db import db, read_db
+from callcenter.db import db, plain_reads, read_db
 from callcenter.forms import optional_float, optional_int, text_field
 from callcenter.i18n import gettext as _
-from callcenter.live import PARTS, changed_parts, state_version
+from callcenter.live import PARTS, changed_parts, state_version, state_version_of
 from callcenter.quality import already_rated, evaluations_of, platform_key, rate
 from callcenter.security import CONSOLE_ROLES, allow_roles, station_tree
 from callcenter.telephony import telephony
@@ -55,33 +55,37 @@ def _ticket_url(ticket_id: int) -> str:
 # --- workspace -----------------------------------------------------------------------------------
 
 @bp.get("/agent")
+@plain_reads
 def workspace() -> str:
     """The workspace: waiting calls, new tickets, my tickets, tickets out with providers."""
     state = agent_state(db(), current_user.id)
     return render_template("agent/workspace.html", state=state, categories=catalogue_choices(db()),
-                           stations=station_tree().communities(), parts=PARTS,
-                           state_version=state_version(db(), current_user))
+                           stations=station_tree().communities(), parts=PARTS, state_version=state_version_of(state))
 
 
 @bp.get("/agent/fragments/waiting")
+@plain_reads
 def waiting_fragment() -> str:
     """New and returned tickets without a live claim (polled)."""
     return render_template("agent/_tickets.html", tickets=waiting_tickets(db(), current_user), kind="waiting")
 
 
 @bp.get("/agent/fragments/mine")
+@plain_reads
 def mine_fragment() -> str:
     """The agent's claimed tickets (polled)."""
     return render_template("agent/_tickets.html", tickets=my_tickets(db(), current_user), kind="mine")
 
 
 @bp.get("/agent/fragments/active")
+@plain_reads
 def active_fragment() -> str:
     """Tickets out with providers (polled)."""
     return render_template("agent/_tickets.html", tickets=active_tickets(db(), current_user), kind="active")
 
 
 @bp.get("/agent/fragments/queues")
+@plain_reads
 def queues_fragment() -> str:
     """Waiting calls per queue, from Asterisk over AMI (polled)."""
     return render_template("agent/_queues.html", queues=telephony().waiting_calls(),
@@ -89,6 +93,7 @@ def queues_fragment() -> str:
 
 
 @bp.get("/agent/live")
+@plain_reads
 def live() -> tuple[str, int, dict[str, str]]:
     """The workspace's one poll: 204 when no part changed, else out-of-band swaps of the changed parts.
 
@@ -197,6 +202,7 @@ def _ticket_context(ticket: Ticket) -> dict[str, Any]:
 
 
 @bp.get("/tickets/<int:ticket_id>")
+@plain_reads
 def ticket(ticket_id: int) -> str:
     """The ticket page: caller and history, details, lease, lifecycle buttons, dispatch, timeline."""
     found = visible_ticket(db(), ticket_id, current_user)
@@ -204,6 +210,7 @@ def ticket(ticket_id: int) -> str:
 
 
 @bp.get("/tickets/<int:ticket_id>/timeline")
+@plain_reads
 def timeline(ticket_id: int) -> str:
     """The ticket's status line and timeline (polled while the page is open)."""
     found = visible_ticket(db(), ticket_id, current_user)
@@ -309,6 +316,7 @@ def transition(ticket_id: int) -> Response:
 # --- alerts and the platform's quality rating (issue 7) ----------------------------------------------
 
 @bp.get("/agent/fragments/alerts")
+@plain_reads
 def alerts_fragment() -> str:
     """Open alerts of the user's stations: SLA breaches, low ratings, residents not reached (polled)."""
     return render_template("agent/_alerts.html", alerts=open_alerts(read_db(), scope=current_user.scope, limit=30))

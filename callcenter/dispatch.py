@@ -7,7 +7,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from callcenter.candidates import advance_offers, ranked_candidates
-from callcenter.db import db, read_db
+from callcenter.db import db, plain_reads, read_db
 from callcenter.forms import optional_int
 from callcenter.i18n import gettext as _
 from callcenter.security import CONSOLE_ROLES, allow_roles, station_tree
@@ -20,6 +20,7 @@ allow_roles(bp, *CONSOLE_ROLES)
 
 
 @bp.get("/tickets/<int:ticket_id>/candidates")
+@plain_reads
 def candidates(ticket_id: int) -> str:
     """The ranked candidate list with the reasons for each position."""
     session = db()

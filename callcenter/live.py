@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from flask import current_app, render_template
 from markupsafe import Markup
-from sqlalchemy import Select, select
+from sqlalchemy import Select, inspect, select
 from sqlalchemy.orm import Session
 
 from callcenter.i18n import current_language
@@ -134,6 +134,11 @@ def _state_version(session: Session, user: ConsoleUser) -> str:
     row = session.execute(select(AgentState.state, AgentState.reason, AgentState.since)
                           .where(AgentState.user_id == user.id)).first()
     return digest(tuple(row) if row else ())
+
+
+def state_version_of(state: AgentState) -> str:
+    """The version of a state the page already loaded (the same as the poll computes for it)."""
+    return digest((state.state, state.reason, state.since) if inspect(state).has_identity else ())
 
 
 def _queues_version(_session: Session, _user: ConsoleUser) -> str:

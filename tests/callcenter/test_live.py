@@ -74,6 +74,16 @@ def test_a_state_change_is_not_sent_again_by_the_poll(app: Flask) -> None:
     assert _poll(agent, versions).status_code == 204
 
 
+def test_a_reopened_workspace_shows_the_stored_state_with_the_version_the_poll_computes(app: Flask) -> None:
+    agent = login(app, "agent01")
+    agent.post("/agent/state", data={"state": "paused", "reason": "meal"})
+    versions = _workspace_versions(agent)  # the state is read once and its version derived from it
+    body = _poll(agent, versions).get_data(as_text=True)
+    assert 'id="agent-state"' not in body  # same version: the poll does not send the state again
+    agent.post("/agent/state", data={"state": "available"})  # e.g. from another tab
+    assert 'id="agent-state"' in _poll(agent, versions).get_data(as_text=True)
+
+
 def test_a_waiting_screen_pop_is_announced_and_taken_by_post(app: Flask, db: Database,
                                                              make_ticket: Callable[..., int]) -> None:
     agent = login(app, "agent01")

@@ -189,7 +189,7 @@ def db_is_read_db() -> bool:
 
 def test_gets_read_in_a_transaction_and_postgresql_posts_read_in_their_writing_one(db: Database) -> None:
     app: Flask = create_app({"SECRET_KEY": "x", "SESSION_FACTORY": db.sessions, "TESTING": True})
-    with app.test_request_context("/agent", method="GET"):
+    with app.test_request_context("/supervisor/calls", method="GET"):
         assert request_session_in_transaction()  # one snapshot per page; the exports' server-side cursors need it
     with app.test_request_context("/tickets/1/claim", method="POST"):
         assert db_is_read_db() is (db.backend == "postgresql")
@@ -201,3 +201,13 @@ def request_session_in_transaction() -> bool:
     session.execute(text("SELECT 1"))
     return session.in_transaction() and session.connection().get_execution_options().get("isolation_level") != \
         "AUTOCOMMIT"
+
+
+def test_the_hot_read_views_read_in_autocommit_on_postgresql_only(db: Database) -> None:
+    app: Flask = create_app({"SECRET_KEY": "x", "SESSION_FACTORY": db.sessions, "TESTING": True})
+    with app.test_request_context("/agent/live", method="GET"):
+        assert request_session_in_transaction() is (db.backend == "sqlite")  # no BEGIN/ROLLBACK round trips
+    with app.test_request_context("/tickets/1/candidates", method="GET"):
+        assert request_session_in_transaction() is (db.backend == "sqlite")
+    with app.test_request_context("/supervisor/calls", method="GET"):
+        assert request_session_in_transaction()  # not marked: may stream or write its audit entry
