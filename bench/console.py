@@ -3,14 +3,17 @@
 1. Ranking: the ranked candidate list of a ticket (skill, distance, status, stars/points, load,
    coverage) over the full demo provider set (480 companies, ~2,000 workers), per request p50/p99.
 2. Load: ``hotline web`` runs as its own server (waitress), once per serving configuration
-   (``servings``: processes x threads, default one process of 16 threads, then ``--workers 2``
-   of 8 threads each sharing the port); 50 agent threads each log in and then do what the
-   workspace page does: every 1.5 s one live poll carrying the versions of the parts it shows
-   (state, waiting calls, waiting / my / providers' tickets: 204 when none changed, else the
-   changed parts), the screen-pop post when the poll announces one; and every few seconds claim
-   a ticket, open it, read its candidates, dispatch it and reopen the workspace.  The agents
-   log in first (timed as "login": password hashing, 50 at once); the measured shift starts
-   when all of them are in.  Each configuration gets its own fresh database.
+   (``servings``, processes x threads: one process of 16 threads, and ``--workers 4`` of 4
+   threads each sharing the port); 50 agent threads each log in and then do what the workspace
+   page does: every 1.5 s one live poll carrying the versions of the parts it shows (state,
+   waiting calls, waiting / my / providers' tickets: 204 when none changed, else the changed
+   parts), the screen-pop post when the poll announces one; and every third poll a round of
+   claim a ticket, open it, read its candidates, dispatch it and reopen the workspace.  The
+   agents log in first (timed as "login": password hashing, 50 at once); the shift starts when
+   all of them are in.  "lockstep": every agent's round falls on its 3rd, 6th, ... poll, so all
+   50 rounds (250 of the heaviest requests) come within the same 1.5 s every 4.5 s; "spread":
+   each agent starts its rounds at a random one of its first three polls (the same work per
+   agent, not all at once, as real agents work).  Each run gets its own fresh database.
    p95 latency per kind of request and errors (any non-2xx/3xx answer or failed request); for
    the shift, the server's CPU (all its processes, % of one core), the load generator's CPU and
    how busy the whole machine was (both cores, whatever else ran), with the load average before.
@@ -108,8 +111,9 @@ class Agent(threading.Thread):
     """One simulated agent: live-list polling and claim → open → candidates → dispatch."""
 
     def __init__(self, base: str, username: str, tickets: list[int], seconds: float, start: threading.Barrier,
-                 timings: dict[str, list[float]], errors: list[str]) -> None:
+                 timings: dict[str, list[float]], errors: list[str], lockstep: bool = True) -> None:
         super().__init__(daemon=True)
+        self.lockstep = lockstep
         self.base, self.username, self.tickets = base, username, tickets
         self.seconds, self.start_together = seconds, start
         self.timings, self.errors = timings, errors
@@ -192,7 +196,9 @@ class Agent(threading.Thread):
         until = time.monotonic() + self.seconds
         rng = random.Random(self.username)
         time.sleep(rng.random() * POLL_SECONDS)
-        cycle = 0
+        # In lockstep every agent's claim-to-dispatch round falls on its 3rd, 6th, ... poll: all 50
+        # within the same 1.5 s.  Otherwise each agent starts at a random one of its first three polls.
+        cycle = 0 if self.lockstep else rng.randrange(3)
         while time.monotonic() < until:
             started = time.monotonic()
             self.poll()
@@ -256,7 +262,8 @@ class Load:
     load_average: float
 
 
-def bench_load(url: str, tickets: dict[str, list[int]], seconds: float, serving: Serving = Serving(1, 16)) -> Load:
+def bench_load(url: str, tickets: dict[str, list[int]], seconds: float, serving: Serving = Serving(1, 16),
+               lockstep: bool = True) -> Load:
     """Run the simulated agents for ``seconds`` against one ``hotline web``."""
     with tempfile.TemporaryDirectory() as folder:
         load_average = os.getloadavg()[0]
@@ -265,7 +272,8 @@ def bench_load(url: str, tickets: dict[str, list[int]], seconds: float, serving:
             timings: dict[str, list[float]] = defaultdict(list)
             errors: list[str] = []
             start = threading.Barrier(len(tickets) + 1)
-            agents = [Agent(base, name, list(ids), seconds, start, timings, errors) for name, ids in tickets.items()]
+            agents = [Agent(base, name, list(ids), seconds, start, timings, errors, lockstep)
+                      for name, ids in tickets.items()]
             for agent in agents:
                 agent.start()
             with contextlib.suppress(threading.BrokenBarrierError):
@@ -284,54 +292,60 @@ def bench_load(url: str, tickets: dict[str, list[int]], seconds: float, serving:
             process.wait(timeout=30)
 
 
-SERVINGS = (Serving(1, 16), Serving(2, 8))
+SERVINGS = (Serving(1, 16), Serving(4, 4))
+ROUNDS = ("lockstep", "spread")
 
 
 def run(backends: tuple[str, ...] = ("sqlite", "postgresql"), agents: int = 50, seconds: float = 20.0,
-        servings: tuple[str, ...] = tuple(s.label() for s in SERVINGS)) -> Result:
-    """Both parts on each backend, the load once per serving configuration; the figures for BENCHMARKS.md.
+        servings: tuple[str, ...] = tuple(s.label() for s in SERVINGS), rounds: tuple[str, ...] = ROUNDS) -> Result:
+    """Both parts on each backend, the load once per serving configuration and kind of rounds.
 
-    ``servings``: ``"processes x threads"`` labels, e.g. ``--set servings=1x16,2x8,4x4``.
+    ``servings``: ``"processes x threads"`` labels, e.g. ``--set servings=1x16,2x8,4x4``;
+    ``rounds``: ``lockstep`` and/or ``spread``.
     """
     chosen = [Serving(*(int(n) for n in label.replace(" ", "").split("x"))) for label in servings]
+    unknown = set(rounds) - set(ROUNDS)
+    if unknown:
+        raise ValueError(f"rounds: {sorted(unknown)}; choose from {', '.join(ROUNDS)}")
     result = Result(
         name="console", title=f"Console: dispatch ranking and {agents} concurrent agents",
         method=(__doc__ or "").split("\n\n", 1)[1].strip(),
-        headers=["backend", "serving", "measure", "requests", "p50 ms", "p95 ms", "p99 ms", "errors"])
+        headers=["backend", "serving", "rounds", "measure", "requests", "p50 ms", "p95 ms", "p99 ms", "errors"])
     for backend in backends:
         with bench_database(backend) as url:
-            _subs, _tickets = prepare(url, agents, tickets_per_agent=2)
+            prepare(url, agents, tickets_per_agent=2)
             p50, p99, workers = bench_ranking(url)
-        result.rows.append([backend, "-", f"ranking ({workers} workers)", "400", f"{p50:.2f}", "-", f"{p99:.2f}",
-                            "0"])
+        result.rows.append([backend, "-", "-", f"ranking ({workers} workers)", "400", f"{p50:.2f}", "-",
+                            f"{p99:.2f}", "0"])
         for serving in chosen:
-            with bench_database(backend) as url:
-                _subs, tickets = prepare(url, agents, tickets_per_agent=max(4, int(seconds / 4.5) + 2))
-                load = bench_load(url, tickets, seconds, serving)
-            _load_rows(result, backend, serving, load, agents, seconds)
+            for kind in rounds:
+                with bench_database(backend) as url:
+                    _subs, tickets = prepare(url, agents, tickets_per_agent=max(4, int(seconds / 4.5) + 2))
+                    load = bench_load(url, tickets, seconds, serving, lockstep=kind == "lockstep")
+                _load_rows(result, backend, serving, kind, load, agents, seconds)
     result.notes.append("The load generator runs on the same machine as the server (2 cores shared); other "
                         "sessions' tests may be running too: see each run's machine figures.")
     return result
 
 
-def _load_rows(result: Result, backend: str, serving: Serving, load: Load, agents: int, seconds: float) -> None:
+def _load_rows(result: Result, backend: str, serving: Serving, kind: str, load: Load, agents: int,
+               seconds: float) -> None:
     timings, errors = load.timings, load.errors
-    everything = [t for kind, values in timings.items() if kind != "login" for t in values]
-    for kind in sorted(timings):
-        values = timings[kind]
-        result.rows.append([backend, serving.label(), kind, str(len(values)), f"{percentile(values, 50):.1f}",
+    everything = [t for name, values in timings.items() if name != "login" for t in values]
+    for name in sorted(timings):
+        values = timings[name]
+        result.rows.append([backend, serving.label(), kind, name, str(len(values)), f"{percentile(values, 50):.1f}",
                             f"{percentile(values, 95):.1f}", f"{percentile(values, 99):.1f}",
-                            str(sum(1 for e in errors if e.startswith(kind + ":")))])
-    result.rows.append([backend, serving.label(), f"all but login ({agents} agents, {seconds:.0f} s)",
+                            str(sum(1 for e in errors if e.startswith(name + ":")))])
+    result.rows.append([backend, serving.label(), kind, f"all but login ({agents} agents, {seconds:.0f} s)",
                         str(len(everything)), f"{percentile(everything, 50):.1f}",
-                        f"{percentile(everything, 95):.1f}", f"{percentile(everything, 99):.1f}",
-                        str(len(errors))])
+                        f"{percentile(everything, 95):.1f}", f"{percentile(everything, 99):.1f}", str(len(errors))])
     result.notes.append(
-        f"{backend}, {serving.label()} (processes x threads): server CPU {load.server_cpu_percent:.0f}% of one "
-        f"core, load generator {load.client_cpu_percent:.0f}%, machine {load.machine_busy_percent:.0f}% busy "
-        f"(both cores), load average {load.load_average:.2f} before the run")
+        f"{backend}, {serving.label()}, {kind}: server CPU {load.server_cpu_percent:.0f}% of one core, load "
+        f"generator {load.client_cpu_percent:.0f}%, machine {load.machine_busy_percent:.0f}% busy (both cores), "
+        f"load average {load.load_average:.2f} before the run")
     if errors:
-        result.notes.append(f"{backend}, {serving.label()}: first errors: {errors[:3]}")
+        result.notes.append(f"{backend}, {serving.label()}, {kind}: first errors: {errors[:3]}")
 
 
 if __name__ == "__main__":
