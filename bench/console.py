@@ -250,6 +250,35 @@ def machine_ticks() -> tuple[int, int]:
     return sum(values), values[3] + values[4]
 
 
+def process_times() -> dict[int, tuple[str, float]]:
+    """Every process's name and CPU seconds so far (from /proc; processes that vanish are skipped)."""
+    found: dict[int, tuple[str, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        found[int(entry.name)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    return found
+
+
+def others_busy(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], ours: set[int],
+                wall: float) -> str:
+    """The processes besides the benchmark and its server that used CPU during the run, busiest first."""
+    used: dict[str, float] = defaultdict(float)
+    for pid, (name, seconds) in after.items():
+        if pid in ours:
+            continue
+        used[name] += seconds - before.get(pid, (name, 0.0))[1]
+    busiest = sorted(((v, k) for k, v in used.items() if v / wall >= 0.01), reverse=True)[:5]
+    return ", ".join(f"{name} {100 * seconds / wall:.0f}%" for seconds, name in busiest) or "nothing over 1%"
+
+
 @dataclass
 class Load:
     """What one load run measured."""
@@ -260,6 +289,7 @@ class Load:
     client_cpu_percent: float
     machine_busy_percent: float
     load_average: float
+    others: str = ""  # what else used the CPU during the run (postgres: the database's backends)
 
 
 def bench_load(url: str, tickets: dict[str, list[int]], seconds: float, serving: Serving = Serving(1, 16),
@@ -280,13 +310,17 @@ def bench_load(url: str, tickets: dict[str, list[int]], seconds: float, serving:
                 start.wait(timeout=180)  # everyone logged in: the shift starts
             server0, client0, machine0, wall0 = process_cpu_seconds(process.pid), time.process_time(), \
                 machine_ticks(), time.monotonic()
+            everyone0 = process_times()
+            children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+            ours = {os.getpid(), process.pid, *(int(k) for k in children.read_text().split())}
             for agent in agents:
                 agent.join()
             wall = time.monotonic() - wall0
             server1, client1, machine1 = process_cpu_seconds(process.pid), time.process_time(), machine_ticks()
+            others = others_busy(everyone0, process_times(), ours, wall)
             busy = 1 - (machine1[1] - machine0[1]) / max(1, machine1[0] - machine0[0])
             return Load(timings, errors, 100 * (server1 - server0) / wall, 100 * (client1 - client0) / wall,
-                        100 * busy, load_average)
+                        100 * busy, load_average, others)
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -343,7 +377,7 @@ def _load_rows(result: Result, backend: str, serving: Serving, kind: str, load: 
     result.notes.append(
         f"{backend}, {serving.label()}, {kind}: server CPU {load.server_cpu_percent:.0f}% of one core, load "
         f"generator {load.client_cpu_percent:.0f}%, machine {load.machine_busy_percent:.0f}% busy (both cores), "
-        f"load average {load.load_average:.2f} before the run")
+        f"load average {load.load_average:.2f} before the run; other processes' CPU (% of one core): {load.others}")
     if errors:
         result.notes.append(f"{backend}, {serving.label()}, {kind}: first errors: {errors[:3]}")
 
