@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, joinedload
 from callcenter.security import ConsoleUser
 from models.base import utcnow
 from models.claims import Lease, claim_ticket, require_lease
-from models.entities import Call, DispatchOffer, Resident, Ticket, Worker
+from models.entities import Call, DispatchOffer, Resident, ServiceCategory, SubService, Ticket, Worker
 from models.enums import OfferState, Priority, TicketStatus, WorkerStatus
 from models.errors import NotFound, TransitionRefused
 from models.lifecycle import allowed_targets
@@ -20,7 +20,12 @@ WAITING_STATUSES = (TicketStatus.ACCEPTED, TicketStatus.REOPENED, TicketStatus.E
 ACTIVE_STATUSES = (TicketStatus.DISPATCHED, TicketStatus.PROVIDER_ACCEPTED, TicketStatus.IN_SERVICE)
 # Reached through dispatch and the provider page, never by a plain button.
 FLOW_DRIVEN = frozenset({TicketStatus.DISPATCHED, TicketStatus.PROVIDER_ACCEPTED, TicketStatus.IN_SERVICE})
-LIST_OPTIONS = (joinedload(Ticket.sub_service), joinedload(Ticket.category))
+# The lists show the service's and category's names: their keyword lists (JSON, parsed per row) are
+# left unread, which was a third of a list's rendering cost.
+LIST_OPTIONS = (
+    joinedload(Ticket.sub_service).load_only(SubService.code, SubService.name_zh, SubService.name_en),
+    joinedload(Ticket.category).load_only(ServiceCategory.code, ServiceCategory.name_zh, ServiceCategory.name_en),
+)
 PRIORITY_RANK = case({p.value: p.rank for p in Priority}, value=Ticket.priority, else_=0)
 
 
@@ -149,7 +154,7 @@ def caller_history(session: Session, ticket: Ticket, limit: int = 10) -> list[Ti
     if not conditions:
         return []
     stmt = (select(Ticket).where(or_(*conditions), Ticket.id != ticket.id)
-            .order_by(Ticket.created_at.desc()).limit(limit))
+            .order_by(Ticket.created_at.desc()).limit(limit).options(*LIST_OPTIONS))
     return list(session.scalars(stmt))
 
 

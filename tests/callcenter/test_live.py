@@ -97,3 +97,21 @@ def test_a_waiting_screen_pop_is_announced_and_taken_by_post(app: Flask, db: Dat
     taken = agent.post("/agent/pop")
     assert taken.headers["HX-Redirect"].startswith(f"/tickets/{ticket_id}")
     assert _poll(agent, versions).status_code == 204
+
+
+def test_the_lists_read_the_services_names_but_not_their_keyword_lists(db: Database,
+                                                                       make_ticket: Callable[..., int]) -> None:
+    from sqlalchemy import inspect
+
+    from callcenter.security import ConsoleUser
+    from callcenter.workflow import waiting_tickets
+    from models.enums import Role
+
+    make_ticket("DH-JSHT", "APPL-TV")
+    user = ConsoleUser(id=user_id(db, "agent01"), username="agent01", display_name="a", role=Role.AGENT,
+                       station_id=1, worker_id=None, seat=None, language="zh", session_id="s", scope=None)
+    with db.sessions() as session:
+        ticket = next(t for t in waiting_tickets(session, user) if t.sub_service is not None)
+        loaded = inspect(ticket.sub_service).dict
+        assert {"code", "name_zh", "name_en"} <= set(loaded) and "keywords_zh" not in loaded  # JSON left unparsed
+        assert ticket.sub_service.keywords_zh  # still there when something asks for it
