@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import func, select
 
 from callcenter.ami import AmiClient
-from callcenter.callrecords import CallRecorder, CallRecordListener, reconcile_files
+from callcenter.callrecords import CallRecorder, CallRecordListener, read_cdr, reconcile, reconcile_files
+from callcenter.callrecords import read_queue_log as parse_queue_log
 from callcenter.queuelog import QueueLogStory, log_survey_result
 from hotline.config import Settings, secret_from_file
 from hotline.sandbox.records import QueueLogRow, read_queue_log
@@ -218,8 +219,15 @@ def test_no_agent_the_caller_leaves_a_message_that_becomes_a_callback_ticket(
     choice = eventually(lambda: _queue_log_row(pbx, uniqueid, "IVRCHOICE"))
     assert choice.data == ("queued", "APPL", "2612")
     assert eventually(lambda: _queue_log_row(pbx, uniqueid, "CALLBACKMSG")) is not None
-    report = reconcile_files(listening.database.sessions, pbx.layout.cdr_csv, pbx.layout.queue_log)
-    assert report.callbacks == 0  # the listener already made it: nothing twice
+    # Reconcile this call's own CDR and queue_log lines (the shared sandbox's files also hold every
+    # earlier test's calls, which this test's fresh database has never seen).
+    cdr_rows = eventually(lambda: [row for row in read_cdr(pbx.layout.cdr_csv.read_text(encoding="utf-8").splitlines())
+                                   if uniqueid in (row.get("uniqueid"), row.get("linkedid"))] or None)
+    entries = [entry for entry in parse_queue_log(pbx.layout.queue_log.read_text(encoding="utf-8").splitlines())
+               if entry.callid == uniqueid]
+    with listening.database.sessions.begin() as session:
+        report = reconcile(session, cdr_rows, entries)
+    assert report.seen == 1 and report.callbacks == 0  # the listener already made it: nothing twice
     with listening.database.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Ticket).where(Ticket.origin_call_id == call.id)) == 1
         notes = session.scalars(select(TicketEvent.text).where(TicketEvent.ticket_id == ticket.id)).all()
