@@ -20,8 +20,9 @@ from flask import Flask
 from sqlalchemy import Engine, event, text
 
 from callcenter import create_app
-from callcenter.db import db, read_db, serialise_sqlite_writers, writers_lock_path
+from callcenter.db import db, read_db
 from models import make_engine, make_session_factory
+from models.writers import serialise_sqlite_writers, writers_lock_path
 from tests.plugins.db import Database
 
 HOLD_SECONDS = 0.3
@@ -211,3 +212,19 @@ def test_the_hot_read_views_read_in_autocommit_on_postgresql_only(db: Database) 
         assert request_session_in_transaction() is (db.backend == "sqlite")
     with app.test_request_context("/supervisor/calls", method="GET"):
         assert request_session_in_transaction()  # not marked: may stream or write its audit entry
+
+
+def test_the_other_processes_engines_queue_with_the_consoles(tmp_path: Path) -> None:
+    """``hotline agi``, the scheduler and the call listener build their engine with ``engine_for``."""
+    from hotline.config import load_settings
+    from hotline.runtime import engine_for
+
+    settings = load_settings(environ={}, overrides={"data_dir": tmp_path})
+    console = _queued_engine(Path(settings.resolved_database_url().removeprefix("sqlite:///")))
+    agi = engine_for(settings)
+    event.listen(agi, "connect", _no_busy_wait)
+    assert writers_lock_path(agi) == writers_lock_path(console)
+    errors = _second_writer_while_first_holds(console, lambda: _write(agi, "agi", hold=HOLD_SECONDS))
+    assert errors == []
+    assert _count(console) == 2
+    agi.dispose()
