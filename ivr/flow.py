@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -37,6 +38,9 @@ from ivr.status import StatusQuery
 from ivr.understanding import EMERGENCY_WORDS, SpokenChoice, understand
 
 log = logging.getLogger("hotline.ivr")
+# Who is calling is looked up while the welcome plays (a caller may key ahead during it: a key
+# pressed while the IVR waits for the store and no prompt runs is lost by Asterisk's AGI).
+_LOOKUPS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="caller-lookup")
 
 GENERAL_QUEUE = "general"
 ALL_KEYS = "0123456789*#"
@@ -119,6 +123,7 @@ class IvrFlow:
         self._main_pages = menu.main_menu(catalogue)
         self._c = _Call()
         self._finished = False
+        self._lookup: Future[CallerProfile] | None = None
 
     # -- driving -------------------------------------------------------------------------------
 
@@ -144,6 +149,7 @@ class IvrFlow:
     def _failed(self) -> None:
         """Record the call as failed in the IVR (best effort: the store itself may be what failed)."""
         self._log("error", digits=self._c.path.digits or "-")
+        self._settle_lookup()
         if self._finished:
             return
         try:
@@ -154,6 +160,7 @@ class IvrFlow:
     def _abandoned(self) -> None:
         ticket = self._c.ticket.number if self._c.ticket else "-"
         self._log("hangup", digits=self._c.path.digits or "-", ticket=ticket)
+        self._settle_lookup()
         if self._c.ticket is None:
             self._c.outcome = Outcome.ABANDONED
         # with a ticket, the ticket stands as opened; the outcome stays what it was
@@ -164,19 +171,35 @@ class IvrFlow:
     def _on_welcome(self) -> State:
         self.channel.answer()
         self.channel.set_language(self.language)
-        self._c.profile = self.sink.lookup_caller(self.channel.call)
-        profile = self._c.profile
-        self._log("welcome", known=profile.known, vulnerable=profile.vulnerable,
-                  anonymous=profile.anonymous, open_ticket=profile.open_ticket or "-")
-        prompts = ["welcome"]
-        if profile.vulnerable:
-            prompts.append("welcome_vulnerable")
-        if profile.open_ticket:
-            prompts.append("returning_open_ticket")
-        key = self._keyed(self.channel.play(prompts, ALL_KEYS))
+        self._lookup = _LOOKUPS.submit(self.sink.lookup_caller, self.channel.call)
+        key = self._keyed(self.channel.play(["welcome"], ALL_KEYS))
+        if key:  # keyed ahead: who is calling is awaited only where it matters
+            return self._main_menu_key(key)
+        profile = self._profile()
+        extra = (["welcome_vulnerable"] if profile.vulnerable else []) + \
+            (["returning_open_ticket"] if profile.open_ticket else [])
+        key = self._keyed(self.channel.play(extra, ALL_KEYS)) if extra else ""
         if key:
             return self._main_menu_key(key)
         return State.SPEECH if self._speech_available() else State.MAIN_MENU
+
+    def _profile(self) -> CallerProfile:
+        """Who is calling: the lookup started at the welcome, awaited (and logged) once."""
+        lookup, self._lookup = self._lookup, None
+        if lookup is not None:
+            self._c.profile = profile = lookup.result()
+            self._log("welcome", known=profile.known, vulnerable=profile.vulnerable,
+                      anonymous=profile.anonymous, open_ticket=profile.open_ticket or "-")
+        return self._c.profile
+
+    def _settle_lookup(self) -> None:
+        """Let a pending lookup end (its call record must not race the one a hangup writes)."""
+        lookup, self._lookup = self._lookup, None
+        if lookup is not None:
+            try:
+                lookup.result()
+            except Exception as exc:  # the failure being handled is the one that matters
+                self._log("welcome", lookup="failed", reason=type(exc).__name__)
 
     def _speech_available(self) -> bool:
         return self.settings.speech and self.recognizer is not None and bool(self._grammar())
@@ -295,7 +318,7 @@ class IvrFlow:
 
     def _on_status(self) -> State:
         query = StatusQuery(self.channel, self.sink, self.catalogue, self.settings.digit_timeout_ms)
-        status = query.run(self._c.profile.open_ticket, self._c.path)
+        status = query.run(self._profile().open_ticket, self._c.path)
         if status is None:
             self._log("status", ticket="-")
         else:
@@ -316,7 +339,7 @@ class IvrFlow:
         request = ServiceRequest(
             category_code=category.code, service_code=self._c.service_code,
             channel=self._c.via, emergency=False,
-            priority_boost=1 if self._c.profile.vulnerable else 0,
+            priority_boost=1 if self._profile().vulnerable else 0,
             recognised_text=self._c.path.speech[-1] if self._c.via == "speech" else "",
         )
         self._c.ticket = self.sink.open_ticket(self.channel.call, request)
@@ -346,7 +369,7 @@ class IvrFlow:
     def _on_emergency(self) -> State:
         self._c.emergency = True
         request = ServiceRequest(category_code=self.settings.emergency_category, channel="emergency",
-                                 emergency=True, priority_boost=1 if self._c.profile.vulnerable else 0)
+                                 emergency=True, priority_boost=1 if self._profile().vulnerable else 0)
         self._c.ticket = self.sink.open_ticket(self.channel.call, request)
         self._c.outcome = Outcome.EMERGENCY
         self._log("emergency", ticket=self._c.ticket.number, queue=self._c.ticket.queue)
@@ -376,6 +399,7 @@ class IvrFlow:
 
     def _finish(self, outcome: Outcome) -> None:
         if not self._finished:
+            self._profile()
             self._finished = True
             self.sink.finish_ivr(self.channel.call, self._c.path, outcome)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from ivr.flow import FlowSettings, IvrFlow
-from ivr.ports import CallerProfile, CallInfo, Outcome, TicketStatus
+from ivr.ports import CallerHungUp, CallerProfile, CallInfo, Outcome, TicketStatus
 from ivr.prompts import all_prompts
 from tests.ivr.fakes import (
     HANGUP,
@@ -297,3 +299,75 @@ class BrokenFinishSink(FailingSink):
 def test_a_store_that_cannot_even_record_the_failure_leaves_the_first_error() -> None:
     with pytest.raises(RuntimeError, match="store down"):
         IvrFlow(FakeChannel(["4", "1", None]), BrokenFinishSink(), CATALOGUE, None, KEYPAD).run()
+
+
+class SlowLookupSink(FakeSink):
+    """A store whose caller lookup ends only when the test says so (or fails when told to)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.looked_up = threading.Event()
+        self.fail = fail
+
+    def lookup_caller(self, call):  # type: ignore[no-untyped-def]
+        assert self.release.wait(5), "the test never released the lookup"
+        self.looked_up.set()
+        if self.fail:
+            raise RuntimeError("store down at the welcome")
+        return super().lookup_caller(call)
+
+
+class WatchingChannel(FakeChannel):
+    """Notes, for each prompt played, whether the caller lookup had ended by then."""
+
+    def __init__(self, script, sink: SlowLookupSink, release_on: str) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(script)
+        self.sink, self.release_on = sink, release_on
+        self.lookup_done_at: dict[str, bool] = {}
+
+    def play(self, prompts, escape_digits=""):  # type: ignore[no-untyped-def]
+        for prompt in prompts:
+            self.lookup_done_at.setdefault(prompt, self.sink.looked_up.is_set())
+        if self.release_on in prompts:
+            self.sink.release.set()
+        return super().play(prompts, escape_digits)
+
+
+def test_the_welcome_plays_while_the_caller_is_looked_up() -> None:
+    sink = SlowLookupSink()
+    channel = WatchingChannel(["4", "1", None], sink, release_on="welcome")
+    result = IvrFlow(channel, sink, CATALOGUE, None, KEYPAD).run()
+    assert channel.lookup_done_at["welcome"] is False  # no silence while the store answers
+    assert result.outcome is Outcome.QUEUED and only_ticket(sink)[1].service_code == "DRAIN-SEWER"
+
+
+def test_keys_pressed_ahead_are_not_held_up_by_a_slow_lookup() -> None:
+    sink = SlowLookupSink()  # released only when the sub-menu plays: the main-menu key was taken before
+    channel = WatchingChannel([Barge("4"), "1", None], sink, release_on="submenu_intro")
+    result = IvrFlow(channel, sink, CATALOGUE, None, KEYPAD).run()
+    assert channel.lookup_done_at["submenu_intro"] is False
+    assert result.outcome is Outcome.QUEUED and only_ticket(sink)[1].service_code == "DRAIN-SEWER"
+    assert sink.finished[0][1] is Outcome.QUEUED
+
+
+def test_a_hangup_during_the_welcome_waits_for_the_lookup_before_recording_the_abandon() -> None:
+    sink = SlowLookupSink()
+
+    class HangsUpInWelcome(WatchingChannel):
+        def play(self, prompts, escape_digits=""):  # type: ignore[no-untyped-def]
+            super().play(prompts, escape_digits)
+            raise CallerHungUp("gone during the welcome")
+
+    channel = HangsUpInWelcome([], sink, release_on="welcome")
+    result = IvrFlow(channel, sink, CATALOGUE, None, KEYPAD).run()
+    assert result.outcome is Outcome.ABANDONED and sink.looked_up.is_set()
+    assert [outcome for _, outcome, _ in sink.finished] == [Outcome.ABANDONED]
+
+
+def test_a_lookup_that_fails_ends_the_call_as_an_error_for_the_human_fallback() -> None:
+    sink = SlowLookupSink(fail=True)
+    channel = WatchingChannel([None, None, None, None], sink, release_on="welcome")
+    with pytest.raises(RuntimeError, match="store down at the welcome"):
+        IvrFlow(channel, sink, CATALOGUE, None, KEYPAD).run()
+    assert [outcome for _, outcome, _ in sink.finished] == [Outcome.ERROR]
