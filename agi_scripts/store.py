@@ -6,6 +6,7 @@ database connection while prompts play, so hundreds of calls share a small pool.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -56,6 +57,8 @@ GENERAL_QUEUE = "general"
 EMERGENCY_QUEUE = "emergency"
 _NEXT_PRIORITY = {Priority.NORMAL: Priority.HIGH, Priority.HIGH: Priority.URGENT,
                   Priority.URGENT: Priority.URGENT, Priority.EMERGENCY: Priority.EMERGENCY}
+
+log = logging.getLogger("hotline.agi")
 
 
 def queue_priority(priority: Priority) -> int:
@@ -243,7 +246,13 @@ def load_catalogue(sessions: sessionmaker[Session]) -> Catalogue:
 
 
 class CachedCatalogue:
-    """The catalogue, reloaded at most every ``ttl_seconds`` (a new sub-service shows up by itself)."""
+    """The catalogue, reloaded at most every ``ttl_seconds`` (a new sub-service shows up by itself).
+
+    Once loaded, a stale catalogue is reloaded in the background while calls go on with the one
+    they have: under load the store can be seconds away, and a caller must hear the welcome, not
+    silence while hundreds of calls wait for one reload.  A failed reload keeps the old one (and
+    is tried again on the next call); only the very first load makes a call wait.
+    """
 
     def __init__(self, loader: Callable[[], Catalogue], ttl_seconds: float = 30.0) -> None:
         self._loader = loader
@@ -253,9 +262,21 @@ class CachedCatalogue:
         self._loaded_at = 0.0
 
     def __call__(self) -> Catalogue:
-        with self._lock:
-            if self._value is None or time.monotonic() - self._loaded_at > self._ttl:
-                self._value = self._loader()
-                self._loaded_at = time.monotonic()
-            return self._value
+        value = self._value
+        if value is None:
+            with self._lock:  # nothing loaded yet: every call needs it
+                if self._value is None:
+                    self._value, self._loaded_at = self._loader(), time.monotonic()
+                return self._value
+        if time.monotonic() - self._loaded_at > self._ttl and self._lock.acquire(blocking=False):
+            threading.Thread(target=self._reload, name="catalogue-reload", daemon=True).start()
+        return value
 
+    def _reload(self) -> None:
+        """Load the catalogue again (the lock is held by the call that started this)."""
+        try:
+            self._value, self._loaded_at = self._loader(), time.monotonic()
+        except Exception:
+            log.warning("catalogue reload failed; calls go on with the one loaded before", exc_info=True)
+        finally:
+            self._lock.release()
