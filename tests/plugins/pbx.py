@@ -20,7 +20,8 @@ import os
 import random
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ import pytest
 from hotline.config import Settings, load_settings
 from hotline.sandbox.runner import Sandbox
 from hotline.simulator.calls import Simulator
-from hotline.simulator.probe_agi import ProbeAgiServer
+from hotline.simulator.probe_agi import ProbeAgiServer, ProbeSession
 
 pytest_plugins = ["tests.plugins.fastagi_probe"]
 
@@ -84,6 +85,44 @@ def _leftovers(sandbox: Sandbox) -> list[str]:
         root = str(sandbox.layout.root)
         found += [f"mount {line}" for line in Path("/proc/mounts").read_text().splitlines() if root in line]
     return found
+
+
+@dataclasses.dataclass
+class OwnPbx:
+    """A sandbox instance of one test's own (own ports, data dir), with its probe FastAGI server."""
+
+    settings: Settings
+    sandbox: Sandbox
+    probe: ProbeAgiServer
+
+
+@contextmanager
+def own_sandbox(data_dir: Path, name: str, ivr: Callable[[ProbeSession], None]) -> Iterator[OwnPbx]:
+    """Start a sandbox of a test's own (for tests that stop or kill Asterisk) and remove it after.
+
+    The probe answers the ``ivr`` route with ``ivr``.  Like ``pbx``: a failure to start fails the
+    test with the reason, and nothing of the instance may be left behind.
+    """
+    sip, sim, ami, agi = free_ports(4)
+    settings = load_settings(environ={}, overrides={
+        "data_dir": data_dir, "asterisk_instance": f"pytest-{name}-{os.getpid()}", "sip_port": sip,
+        "sim_port": sim, "ami_port": ami, "agi_port": agi, "queue_wait_seconds": 20})
+    probe = ProbeAgiServer(settings.agi_host, settings.agi_port).start()
+    probe.behaviours["ivr"] = ivr
+    sandbox = Sandbox(settings)
+    try:
+        sandbox.start(progress=lambda line: print(line, flush=True))
+    except Exception as exc:  # the reason must reach the report: no skip, a failure
+        probe.stop()
+        pytest.fail(f"the {name} sandbox Asterisk could not start: {exc}", pytrace=False)
+    try:
+        yield OwnPbx(settings, sandbox, probe)
+    finally:
+        sandbox.stop()
+        left = _leftovers(sandbox)
+        sandbox.remove_instance()
+        probe.stop()
+        assert not left, f"left behind after stopping the sandbox: {left}"
 
 
 @pytest.fixture(scope="session")

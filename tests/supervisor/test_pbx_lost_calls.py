@@ -9,11 +9,9 @@ Asterisk disturbs no other test; the fixture checks that no process or mount of 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,10 +21,9 @@ from sqlalchemy import func, select
 from callcenter.ami import AmiClient
 from callcenter.callrecords import CallRecorder, CallRecordListener, LostCalls, reconcile_files
 from hotline.cli import main
-from hotline.config import Settings, load_settings, secret_from_file
-from hotline.sandbox.runner import Sandbox
+from hotline.config import secret_from_file
 from hotline.simulator.calls import PendingCall, Simulator
-from hotline.simulator.probe_agi import ProbeAgiServer, ProbeSession
+from hotline.simulator.probe_agi import ProbeSession
 from models.base import utcnow
 from models.calls import record_call_start
 from models.entities import Call
@@ -34,32 +31,24 @@ from models.enums import CallOutcome, Channel
 from models.tickets import TicketRequest, open_ticket_for_call
 from tests.pbx.helpers import eventually
 from tests.plugins.db import Database
-from tests.plugins.pbx import _leftovers, free_ports
+from tests.plugins.pbx import OwnPbx, _leftovers, own_sandbox
 
 pytestmark = pytest.mark.pbx
 
 HELD = "1380000009"  # callers whose number starts so stay in the IVR until Asterisk dies
 
 
-@dataclass
-class OwnPbx:
-    """A sandbox instance of the test's own, with its probe FastAGI server."""
-
-    settings: Settings
-    sandbox: Sandbox
-    probe: ProbeAgiServer
-
-    def crash_and_restart(self, simulator: Simulator) -> tuple[dt.datetime, Simulator]:
-        """Kill Asterisk with SIGKILL, start it again; the moment of the kill and a new simulator."""
-        simulator.close()
-        killed_at = utcnow()
-        assert self.sandbox.kill()
-        assert self.sandbox.pid() is None and not _leftovers(self.sandbox)  # gone, mounts with it
-        # Not back within the same second, as no real Asterisk is: a uniqueid is the second a channel
-        # was made and a counter from 0, so a new run in the same second repeats the old run's ids.
-        time.sleep(1.1)
-        self.sandbox.start(progress=lambda line: print(line, flush=True))
-        return killed_at, Simulator.connect(self.sandbox)
+def crash_and_restart(own: OwnPbx, simulator: Simulator) -> tuple[dt.datetime, Simulator]:
+    """Kill Asterisk with SIGKILL, start it again; the moment of the kill and a new simulator."""
+    simulator.close()
+    killed_at = utcnow()
+    assert own.sandbox.kill()
+    assert own.sandbox.pid() is None and not _leftovers(own.sandbox)  # gone, mounts with it
+    # Not back within the same second, as no real Asterisk is: a uniqueid is the second a channel
+    # was made and a counter from 0, so a new run in the same second repeats the old run's ids.
+    time.sleep(1.1)
+    own.sandbox.start(progress=lambda line: print(line, flush=True))
+    return killed_at, Simulator.connect(own.sandbox)
 
 
 def _ivr(session: ProbeSession) -> None:
@@ -71,26 +60,8 @@ def _ivr(session: ProbeSession) -> None:
 
 @pytest.fixture
 def own_pbx(tmp_path: Path) -> Iterator[OwnPbx]:
-    sip, sim, ami, agi = free_ports(4)
-    settings = load_settings(environ={}, overrides={
-        "data_dir": tmp_path / "pbx", "asterisk_instance": f"pytest-lost-{os.getpid()}", "sip_port": sip,
-        "sim_port": sim, "ami_port": ami, "agi_port": agi, "queue_wait_seconds": 20})
-    probe = ProbeAgiServer(settings.agi_host, settings.agi_port).start()
-    probe.behaviours["ivr"] = _ivr
-    sandbox = Sandbox(settings)
-    try:
-        sandbox.start(progress=lambda line: print(line, flush=True))
-    except Exception as exc:  # the reason must reach the report: no skip, a failure
-        probe.stop()
-        pytest.fail(f"the sandbox Asterisk for the lost-call tests could not start: {exc}", pytrace=False)
-    try:
-        yield OwnPbx(settings, sandbox, probe)
-    finally:
-        sandbox.stop()
-        left = _leftovers(sandbox)
-        sandbox.remove_instance()
-        probe.stop()
-        assert not left, f"left behind after stopping the sandbox: {left}"
+    with own_sandbox(tmp_path / "pbx", "lost", _ivr) as own:
+        yield own
 
 
 def _console_user(own: OwnPbx) -> tuple[str, str]:
@@ -165,7 +136,7 @@ def test_calls_up_when_asterisk_is_killed_are_finished_once_by_the_listener(own_
                                                        description="电视没有图像"))
         time.sleep(3)  # several looks at the channels while the calls are up: none is touched
         assert _record(sqlite_db, plain_id).ended_at is None and listener.lost_finished == []  # type: ignore[union-attr]
-        killed_at, simulator = own_pbx.crash_and_restart(simulator)
+        killed_at, simulator = crash_and_restart(own_pbx, simulator)
         assert eventually(lambda: listener.connections >= 2, timeout=20)  # reconnected by itself
         plain, ticketed = _finished(sqlite_db, plain_id), _finished(sqlite_db, ticket_id)
         after = simulator.place_call(caller="13800000043", hold=2)  # recorded normally after the restart
@@ -202,7 +173,7 @@ def test_a_listener_that_may_read_fully_booted_finishes_them_at_once(own_pbx: Ow
     try:
         _held, uniqueid = _held_call(simulator, sqlite_db, HELD + "3")
         time.sleep(3)  # the call began well before the next boot (boot times are whole seconds)
-        _killed_at, simulator = own_pbx.crash_and_restart(simulator)
+        _killed_at, simulator = crash_and_restart(own_pbx, simulator)
         call = _finished(sqlite_db, uniqueid)
     finally:
         simulator.close()
@@ -223,7 +194,7 @@ def test_hotline_calls_reconcile_close_lost_finishes_them_without_a_listener(own
     finally:
         listener.stop()
         thread.join(timeout=10)
-    _killed_at, simulator = own_pbx.crash_and_restart(simulator)
+    _killed_at, simulator = crash_and_restart(own_pbx, simulator)
     args = ["--data-dir", str(own_pbx.settings.data_dir), "--database-url", sqlite_db.url,
             "--set", f"ami_port={own_pbx.settings.ami_port}",
             "--set", f"asterisk_instance={own_pbx.settings.asterisk_instance}",

@@ -7,10 +7,8 @@ Asterisk disturbs no other test sharing the session's sandbox.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,50 +16,22 @@ from sqlalchemy import func, select
 
 from callcenter.ami import AmiClient
 from callcenter.callrecords import CallRecorder, CallRecordListener, reconcile_files
-from hotline.config import Settings, load_settings, secret_from_file
-from hotline.sandbox.runner import Sandbox
+from hotline.config import Settings, secret_from_file
 from hotline.simulator.calls import Simulator
-from hotline.simulator.probe_agi import ProbeAgiServer, ProbeSession
+from hotline.simulator.probe_agi import ProbeSession
 from models.entities import Call
 from models.enums import CallOutcome
 from tests.pbx.helpers import eventually
 from tests.plugins.db import Database
-from tests.plugins.pbx import _leftovers, free_ports
+from tests.plugins.pbx import OwnPbx, own_sandbox
 
 pytestmark = pytest.mark.pbx
 
 
-@dataclass
-class OwnPbx:
-    """A second sandbox instance with its probe FastAGI server."""
-
-    settings: Settings
-    sandbox: Sandbox
-    probe: ProbeAgiServer
-
-
 @pytest.fixture
 def own_pbx(tmp_path: Path) -> Iterator[OwnPbx]:
-    sip, sim, ami, agi = free_ports(4)
-    settings = load_settings(environ={}, overrides={
-        "data_dir": tmp_path / "pbx", "asterisk_instance": f"pytest-restart-{os.getpid()}", "sip_port": sip,
-        "sim_port": sim, "ami_port": ami, "agi_port": agi, "queue_wait_seconds": 20})
-    probe = ProbeAgiServer(settings.agi_host, settings.agi_port).start()
-    probe.behaviours["ivr"] = _status_query
-    sandbox = Sandbox(settings)
-    try:
-        sandbox.start(progress=lambda line: print(line, flush=True))
-    except Exception as exc:  # the reason must reach the report: no skip, a failure
-        probe.stop()
-        pytest.fail(f"the second sandbox Asterisk could not start: {exc}", pytrace=False)
-    try:
-        yield OwnPbx(settings, sandbox, probe)
-    finally:
-        sandbox.stop()
-        left = _leftovers(sandbox)
-        sandbox.remove_instance()
-        probe.stop()
-        assert not left, f"left behind after stopping the sandbox: {left}"
+    with own_sandbox(tmp_path / "pbx", "restart", _status_query) as own:
+        yield own
 
 
 CUT_CALLER = "13800000042"
