@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import socket
 import struct
@@ -43,6 +42,7 @@ from pathlib import Path
 
 from bench.common import Result, percentile
 from hotline.config import Settings, load_settings
+from hotline.sandbox.ports import free_ports
 from hotline.sandbox.runner import Sandbox
 from hotline.simulator.ami import Message
 from hotline.simulator.calls import Simulator
@@ -93,30 +93,9 @@ class SpeechFigures:
     rss_mb: float
 
 
-def _free_ports(count: int) -> list[int]:
-    """Ports free on every loopback address the sandbox binds (UDP and TCP)."""
-    chosen: list[int] = []
-    rng = random.Random(os.getpid())
-    while len(chosen) < count:
-        port = rng.randrange(21000, 60000)
-        if port not in chosen and all(_bindable(host, port, kind) for host in ("127.0.0.1", "127.0.0.2")
-                                      for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM)):
-            chosen.append(port)
-    return chosen
-
-
-def _bindable(host: str, port: int, kind: int) -> bool:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def bench_settings(data_dir: Path) -> Settings:
     """Settings of the benchmark's own sandbox instance, on free ports."""
-    sip, sim, ami, agi = _free_ports(4)
+    sip, sim, ami, agi = free_ports(4)
     return load_settings(environ={}, overrides={
         "data_dir": data_dir, "asterisk_instance": f"bench-{os.getpid()}", "sip_port": sip,
         "sim_port": sim, "ami_port": ami, "agi_port": agi, "agent_seats": 0,

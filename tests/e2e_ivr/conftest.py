@@ -18,6 +18,7 @@ from hotline.commands.agi import build_server
 from hotline.commands.prompts import language_dir, prompts_dir
 from hotline.config import Settings
 from hotline.runtime import sessions_for
+from hotline.sandbox.ports import free_ports
 from hotline.sandbox.runner import Sandbox
 from hotline.simulator.probe_agi import ProbeAgiServer
 from ivr.prompt_build import build_prompts, build_system_sounds
@@ -25,7 +26,6 @@ from ivr.prompts import SYSTEM_SOUND_LANGUAGES, SYSTEM_SOUNDS, all_prompts
 from ivr.speech.tts import Pyttsx3Synthesizer
 from models.schema import upgrade_to_head
 from models.seed import seed_all
-from tests.plugins.pbx import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import random
 import shutil
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,35 +25,13 @@ from pathlib import Path
 import pytest
 
 from hotline.config import Settings, load_settings
+from hotline.sandbox.ports import free_ports
 from hotline.sandbox.runner import Sandbox
 from hotline.simulator.calls import Simulator
 from hotline.simulator.probe_agi import ProbeAgiServer, ProbeSession
 
 pytest_plugins = ["tests.plugins.fastagi_probe"]
 
-SIM_ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
-
-
-def _port_free(port: int) -> bool:
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        for host in SIM_ADDRESSES:
-            with socket.socket(socket.AF_INET, kind) as sock:
-                try:
-                    sock.bind((host, port))
-                except OSError:
-                    return False
-    return True
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct ports free on every loopback address the sandbox binds (UDP and TCP)."""
-    chosen: list[int] = []
-    rng = random.Random(os.getpid())
-    while len(chosen) < count:
-        port = rng.randrange(21000, 60000)
-        if port not in chosen and _port_free(port):
-            chosen.append(port)
-    return chosen
 
 
 @pytest.fixture(scope="session")

@@ -773,7 +773,7 @@ def test_hotline_calls_reconcile_close_lost_needs_a_reachable_asterisk(tmp_path)
     from click.testing import CliRunner
 
     from hotline.cli import main
-    from tests.plugins.pbx import free_ports
+    from hotline.sandbox.ports import free_ports
 
     (port,) = free_ports(1)  # nothing listens there
     (tmp_path / "Master.csv").write_text("", encoding="utf-8")
