@@ -1,3 +1,3 @@
 """Shared pytest plugins: databases (SQLite and PostgreSQL) and the Asterisk sandbox."""
 
-pytest_plugins = ["tests.plugins.db", "tests.plugins.pbx"]
+pytest_plugins = ["tests.plugins.db", "tests.plugins.pbx", "tests.plugins.speech"]

