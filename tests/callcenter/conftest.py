@@ -126,7 +126,7 @@ def clients(app: Flask) -> Iterator[Callable[[str], Browser]]:
 def browser() -> Iterator[Any]:
     """Debian's headless Chromium under Playwright."""
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (make system-deps)")
+        pytest.fail("Debian's chromium is not installed (make system-deps installs it)", pytrace=False)
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)

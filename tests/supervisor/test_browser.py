@@ -38,7 +38,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 def browser() -> Iterator[Any]:
     """Debian's headless Chromium through Playwright."""
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (make system-deps)")
+        pytest.fail("Debian's chromium is not installed (make system-deps installs it)", pytrace=False)
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
