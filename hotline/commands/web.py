@@ -31,6 +31,7 @@ log = logging.getLogger("hotline.web")
 
 DEMO_LOGINS = ("agent01..agent04 (agents), supervisor, admin, ld-agent / ld-supervisor (Lindai station), "
                "worker00001..worker00005 (providers); password demo96345")
+STOP_GRACE_SECONDS = 10.0  # after SIGTERM, a worker still running this long is killed
 START_UP_SECONDS = 10.0  # a worker failing sooner is a start-up error, not a crash to recover from
 
 
@@ -156,22 +157,46 @@ class Workers:
         self.count, self.sock, self.settings, self.config = count, sock, settings, config
         self.running: dict[int, tuple[int, float]] = {}  # pid → (worker index, started at)
         self.stopping = False
+        self._killer: threading.Timer | None = None
 
     def start(self, index: int) -> None:
-        """Fork worker ``index``."""
-        pid = os.fork()
-        if pid == 0:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            _worker(index, self.sock, self.settings, self.config)
-        self.running[pid] = (index, time.monotonic())
+        """Fork worker ``index`` (not once stopping).
+
+        SIGTERM and SIGINT are held back around the fork: a stop arriving meanwhile is handled
+        once the new worker is in ``running`` (so it is asked to stop too), and the child never
+        runs the parent's handler before its own are in place.
+        """
+        if self.stopping:
+            return
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        try:
+            pid = os.fork()
+            if pid == 0:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+                _worker(index, self.sock, self.settings, self.config)
+            self.running[pid] = (index, time.monotonic())
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def stop(self, signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
-        """Ask every worker to finish (they close their servers and exit)."""
+        """Ask every worker to finish (they close their servers and exit); kill what is left after a grace time."""
         self.stopping = True
         for pid in list(self.running):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+        if self._killer is None:
+            self._killer = threading.Timer(STOP_GRACE_SECONDS, self._kill_remaining)
+            self._killer.daemon = True
+            self._killer.start()
+
+    def _kill_remaining(self) -> None:
+        for pid, (index, _started) in list(self.running.items()):
+            log.warning("web worker %d (pid %d) did not stop within %.0f s; killing it", index, pid,
+                        STOP_GRACE_SECONDS)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def supervise(self) -> int:
         """Run until the workers are stopped; the exit code (1 after a start-up failure)."""

@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,6 +130,35 @@ def test_a_worker_that_cannot_start_stops_the_server(tmp_path: Path) -> None:
         started = time.monotonic()
         assert Workers(2, sock, Settings(data_dir=tmp_path), bad).supervise() == 1
         assert time.monotonic() - started < 10
+    finally:
+        signal.signal(signal.SIGTERM, handlers[0])
+        signal.signal(signal.SIGINT, handlers[1])
+        sock.close()
+
+
+def _deaf_worker(index: int, sock, settings, config) -> None:  # type: ignore[no-untyped-def]
+    """A worker that ignores SIGTERM (stuck), as a hung request or library could leave one."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(60)
+    os._exit(0)
+
+
+def test_a_worker_that_does_not_stop_is_killed_after_the_grace_time(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from hotline.commands import web
+    from hotline.config import Settings
+
+    monkeypatch.setattr(web, "_worker", _deaf_worker)
+    monkeypatch.setattr(web, "STOP_GRACE_SECONDS", 1.0)
+    sock = web.listening_socket("127.0.0.1", 0)
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        workers = web.Workers(2, sock, Settings(data_dir=tmp_path), {})
+        threading.Timer(1.0, workers.stop).start()  # as SIGTERM would
+        started = time.monotonic()
+        assert workers.supervise() == 0
+        assert 1.0 < time.monotonic() - started < 10  # not the deaf workers' 60 s
+        assert workers.running == {}
     finally:
         signal.signal(signal.SIGTERM, handlers[0])
         signal.signal(signal.SIGINT, handlers[1])
