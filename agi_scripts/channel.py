@@ -15,7 +15,13 @@ around here and nowhere else:
 
 A sound Asterisk cannot play on a live channel is :class:`PromptUnavailable`.  For prompts that have
 a fallback (a catalogue name whose file was never rendered) the channel says the fallback instead
-and remembers the gap for a while (:class:`MissingPrompts`), so a new sub-service never drops a call.
+and remembers the gap for a while (:class:`PromptAvailability`), so a new sub-service never drops a call.
+
+Every AGI command is a round trip, and between two commands Asterisk's AGI reads and drops the
+caller's keys; under load a round trip takes hundreds of milliseconds.  So prompts Asterisk has
+already played in this process are played together: a menu page with one ``Read()`` (keys interrupt
+it, no gap between items), a ticket number with one ``Playback()``, the dialplan's variables with one
+``MSet()``.  A prompt not yet played here goes alone, by ``STREAM FILE``/``GET DATA``, with its fallback.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 from asterisk.agi import AGI, AGIAppError, AGIError, AGIHangup, AGIUnknownError
@@ -40,6 +46,10 @@ PROBED_ON_FAILURE = frozenset({"STREAM FILE", "GET DATA", "EXEC", "RECORD FILE"}
 SOUND_COMMANDS = frozenset({"STREAM FILE", "GET DATA"})
 MAX_LINE_CHARS = 8192
 DIGITS = "0123456789*#"
+READ_VARIABLE = "HOTLINE_READ"
+READ_AFTER_PLAY_MS = 1  # play() with escape digits waits for no key after its last prompt
+# MSet() splits on ',' and '=': values the dialplan gets in one command are kept to these characters.
+_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 log = logging.getLogger("hotline.agi")
 
@@ -74,36 +84,59 @@ class PromptUnavailable(ChannelError):
     """Asterisk could not play a sound on a live channel (no file in the channel's language)."""
 
 
-class MissingPrompts:
-    """Sounds recently found missing, shared by every call of the process.
+class PromptAvailability:
+    """What this process has learnt about its prompts' sounds, shared by every call.
 
-    A later call says the fallback at once instead of asking Asterisk for the file again; an entry
-    is forgotten after ``ttl_seconds``, so a prompt rendered later is used again without a restart.
+    A sound found missing: a later call says its fallback at once instead of asking Asterisk for the
+    file again.  A sound Asterisk has played: a later call may play it in one command with others
+    (:meth:`AgiChannel.play`), where Asterisk would skip a missing file silently.  Each entry is
+    forgotten after ``ttl_seconds``, so a prompt rendered or removed later is noticed without a restart.
     """
 
     def __init__(self, ttl_seconds: float = 300.0) -> None:
         self.ttl_seconds = ttl_seconds
-        self._seen: dict[tuple[str, str], float] = {}
+        self._missing: dict[tuple[str, str], float] = {}
+        self._present: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
     def add(self, language: str, key: str) -> None:
         """Note that ``key`` has no sound in ``language`` (now)."""
         with self._lock:
-            self._seen[(language, key)] = time.monotonic()
+            self._missing[(language, key)] = time.monotonic()
+            self._present.pop((language, key), None)
+
+    def add_present(self, language: str, key: str) -> None:
+        """Note that Asterisk played ``key`` in ``language`` (now)."""
+        with self._lock:
+            self._present[(language, key)] = time.monotonic()
+            self._missing.pop((language, key), None)
+
+    def forget_present(self, language: str, keys: Sequence[str]) -> None:
+        """Stop trusting ``keys`` until Asterisk plays them again one by one."""
+        with self._lock:
+            for key in keys:
+                self._present.pop((language, key), None)
 
     def is_missing(self, language: str, key: str) -> bool:
         """Whether ``key`` was found missing in ``language`` within the last ``ttl_seconds``."""
+        return self._fresh(self._missing, (language, key))
+
+    def is_present(self, language: str, key: str) -> bool:
+        """Whether Asterisk played ``key`` in ``language`` within the last ``ttl_seconds``."""
+        return self._fresh(self._present, (language, key))
+
+    def _fresh(self, entries: dict[tuple[str, str], float], entry: tuple[str, str]) -> bool:
         with self._lock:
-            seen = self._seen.get((language, key))
+            seen = entries.get(entry)
             if seen is not None and time.monotonic() - seen > self.ttl_seconds:
-                del self._seen[(language, key)]
+                del entries[entry]
                 seen = None
             return seen is not None
 
     def known(self) -> list[str]:
         """``language/key`` of every gap still remembered (for logs and tests)."""
         with self._lock:
-            return sorted(f"{language}/{key}" for language, key in self._seen)
+            return sorted(f"{language}/{key}" for language, key in self._missing)
 
 
 PromptFallback = Callable[[str], Sequence[str]]
@@ -288,13 +321,13 @@ class AgiChannel:
 
     def __init__(self, session: SafeAGI, sound_prefix: str = "hotline",
                  listen_via: Callable[[AgiChannel, RecognitionStream, float], str] | None = None,
-                 fallback: PromptFallback | None = None, missing: MissingPrompts | None = None) -> None:
+                 fallback: PromptFallback | None = None, prompts: PromptAvailability | None = None) -> None:
         self._session = session
         self._call = session.env.call_info()
         self._prefix = sound_prefix
         self._listen_via = listen_via
         self._fallback = fallback
-        self._missing = missing if missing is not None else MissingPrompts()
+        self._prompts = prompts if prompts is not None else PromptAvailability()
         self._language = self._call.language
 
     @property
@@ -315,10 +348,19 @@ class AgiChannel:
         self._session.command("ANSWER")
 
     def set_language(self, language: str) -> None:
-        self.set_variable("CHANNEL(language)", language)
+        if language != self._session.env.get("agi_language"):  # the channel came in with it: no round trip
+            self.set_variable("CHANNEL(language)", language)
         self._language = language
 
     def play(self, prompts: Sequence[str], escape_digits: str = "") -> str:
+        together = self._playable_together(prompts) if escape_digits in ("", DIGITS) else None
+        if together is not None:
+            if not escape_digits:
+                self._session.command("EXEC", "Playback", "&".join(together))
+                return ""
+            entry = self._read(together, 1, READ_AFTER_PLAY_MS)
+            if entry is not None:
+                return entry.digits or ("" if entry.timed_out else "#")
         for key in prompts:
             result, _ = self._with_fallback(key, lambda sound: self._session.command(
                 "STREAM FILE", sound, escape_digits))
@@ -327,22 +369,65 @@ class AgiChannel:
                 return digit
         return ""
 
+    def _playable_together(self, keys: Sequence[str]) -> list[str] | None:
+        """The sounds of several prompts when Asterisk has played each (or its fallback) before, else None."""
+        if len(keys) < 2:
+            return None
+        sounds = []
+        for key in keys:
+            candidates = [key, *(self._fallback(key) if self._fallback else ())]
+            usable = next((c for c in candidates if not self._prompts.is_missing(self._language, c)), None)
+            if usable is None or not self._prompts.is_present(self._language, usable):
+                return None
+            sounds.append(self._sound(usable))
+        return sounds
+
+    def _read(self, sounds: Sequence[str], max_digits: int, timeout_ms: int) -> DigitInput | None:
+        """Play ``sounds`` with one ``Read()`` that keys interrupt; None when a sound would not play.
+
+        ``Read()`` ends on ``#`` without returning it (status OK, nothing read); its status and digits
+        come back in one ``GET FULL VARIABLE``.
+        """
+        options = ",".join([READ_VARIABLE, "&".join(sounds), str(max_digits), "", "1",
+                            f"{max(timeout_ms, 1) / 1000:.3f}"])
+        self._session.command("EXEC", "Read", options)
+        _, data = self._session.command("GET FULL VARIABLE", f"${{READSTATUS}}:${{{READ_VARIABLE}}}")
+        status, _, value = data.partition(":")
+        if status == "HANGUP":
+            self._session.hung_up = True
+            raise CallerHungUp("caller hung up during Read()")
+        if status not in ("OK", "TIMEOUT"):
+            log.warning("[%s] step=prompt_read status=%s sounds=%s", self._call.uniqueid, status or "-",
+                        "&".join(sounds))
+            self._prompts.forget_present(self._language, [s.removeprefix(f"{self._prefix}/") for s in sounds])
+            return None
+        return DigitInput("".join(c for c in value if c in DIGITS)[:max_digits], timed_out=status == "TIMEOUT")
+
     def _with_fallback(self, key: str, run: Callable[[str], tuple[str, str]]) -> tuple[str, str]:
         """Run a sound command on ``key``, or on its fallbacks when its sound is missing."""
         candidates = [key, *(self._fallback(key) if self._fallback else ())]
-        usable = [c for c in candidates if not self._missing.is_missing(self._language, c)] or candidates[-1:]
+        usable = [c for c in candidates if not self._prompts.is_missing(self._language, c)] or candidates[-1:]
         for number, candidate in enumerate(usable, start=1):
             try:
-                return run(self._sound(candidate))
+                answer = run(self._sound(candidate))
             except PromptUnavailable:
                 if number == len(usable):
                     raise
-                self._missing.add(self._language, candidate)
+                self._prompts.add(self._language, candidate)
                 log.warning("[%s] step=prompt_missing prompt=%s language=%s saying=%s",
                             self._call.uniqueid, candidate, self._language, usable[number])
+                continue
+            self._prompts.add_present(self._language, candidate)
+            return answer
         raise AssertionError("unreachable")
 
     def collect_digits(self, prompts: Sequence[str], max_digits: int, timeout_ms: int) -> DigitInput:
+        together = self._playable_together(prompts)
+        entry = self._read(together, max_digits, timeout_ms) if together is not None else None
+        if entry is not None:
+            if max_digits == 1 and not entry.digits and not entry.timed_out:
+                return DigitInput("#")  # Read() ends on '#' without returning it
+            return entry
         first = self.play(prompts[:-1], DIGITS) if len(prompts) > 1 else ""
         if first:
             if max_digits == 1:
@@ -389,6 +474,14 @@ class AgiChannel:
 
     def set_variable(self, name: str, value: str) -> None:
         self._session.command("SET VARIABLE", name, value)
+
+    def set_variables(self, values: Mapping[str, str]) -> None:
+        """Set several variables, in one ``MSet()`` when names and values are plain words."""
+        if len(values) > 1 and all(set(k) <= _PLAIN and set(v) <= _PLAIN and k for k, v in values.items()):
+            self._session.command("EXEC", "MSet", ",".join(f"{k}={v}" for k, v in values.items()))
+            return
+        for name, value in values.items():
+            self.set_variable(name, value)
 
     def get_variable(self, name: str) -> str | None:
         """A channel variable's value, or None when it is not set."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from agi_scripts.channel import (
     AgiChannel,
     AgiEnvironment,
-    MissingPrompts,
+    PromptAvailability,
     PromptFallback,
     SafeAGI,
     open_session,
@@ -148,7 +148,7 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
         self.routes = dict(routes)
         self.listen_via = listen_via
         self.prompt_fallback = prompt_fallback
-        self.missing_prompts = MissingPrompts()
+        self.prompts = PromptAvailability()
         self.limits = limits or ServerLimits()
         self.stats = ServerStats()
         self._slots = threading.BoundedSemaphore(self.limits.max_calls)
@@ -190,7 +190,7 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
         env = session.env
         call_log = CallLog(log, {"uniqueid": env.get("agi_uniqueid", "-")})
         channel = AgiChannel(session, listen_via=self.listen_via, fallback=self.prompt_fallback,
-                             missing=self.missing_prompts)
+                             prompts=self.prompts)
         call = AgiCall(env=env, session=session, channel=channel, log=call_log)
         route = self.routes.get(env.script)
         call_log.info("start route=%s caller=%s", env.script or "-", mask_phone(env.get("agi_callerid", "")))

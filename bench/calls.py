@@ -308,9 +308,11 @@ def run_phases(sizes: tuple[int, ...] = (200, 400), rate: float = 22.0, hold: fl
         sandbox = Sandbox(settings)
         phases: list[Phase] = []
         try:
+            # the sandbox first: on a machine where it was never provisioned, its sounds folder
+            # (where the prompts are rendered to) exists only once it has started
+            sandbox.start(progress=lambda line: None)
             progress("preparing the ticket store and prompts ...")
             prepare_store(settings)
-            sandbox.start(progress=lambda line: None)
             simulator = Simulator.connect(sandbox, events="user")
             try:
                 for size in sizes:

@@ -8,7 +8,7 @@ Any other failure (the store, a prompt Asterisk cannot play) finishes the call r
 before it reaches the FastAGI server, whose dialplan fallback puts the caller through to a human.
 
 Leaving the flow, the dialplan reads ``HOTLINE_OUTCOME`` and, when a ticket was opened,
-``HOTLINE_TICKET``, ``HOTLINE_CATEGORY``, ``HOTLINE_PRIORITY`` and ``HOTLINE_QUEUE`` (set last).
+``HOTLINE_TICKET``, ``HOTLINE_CATEGORY``, ``HOTLINE_PRIORITY`` and ``HOTLINE_QUEUE`` (set together).
 While waiting in the queue, 1 books a callback instead (the dialplan and ``queues.conf`` say so).
 """
 
@@ -385,14 +385,14 @@ class IvrFlow:
         ticket = self._c.ticket
         if self._c.outcome in (Outcome.QUEUED, Outcome.AGENT):
             self.channel.play(["transfer_agent"])
+        variables: dict[str, str] = {}
         if ticket is not None:
-            self.channel.set_variable("HOTLINE_TICKET", ticket.number)
-            self.channel.set_variable("HOTLINE_CATEGORY", ticket.category_code)
-            self.channel.set_variable("HOTLINE_PRIORITY", str(ticket.priority))
-            self.channel.set_variable("HOTLINE_QUEUE", ticket.queue)
+            variables |= {"HOTLINE_TICKET": ticket.number, "HOTLINE_CATEGORY": ticket.category_code,
+                          "HOTLINE_PRIORITY": str(ticket.priority), "HOTLINE_QUEUE": ticket.queue}
         elif self._c.outcome is Outcome.AGENT:
-            self.channel.set_variable("HOTLINE_QUEUE", GENERAL_QUEUE)
-        self.channel.set_variable("HOTLINE_OUTCOME", self._c.outcome.value)
+            variables["HOTLINE_QUEUE"] = GENERAL_QUEUE
+        variables["HOTLINE_OUTCOME"] = self._c.outcome.value
+        self.channel.set_variables(variables)
         self._finish(self._c.outcome)
         self._log("leave", outcome=self._c.outcome.value, queue=ticket.queue if ticket else "-")
         return None

@@ -8,7 +8,7 @@ ports.  ``agi_scripts`` implements :class:`CallChannel` over FastAGI, ``ivr.spee
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -115,6 +115,9 @@ class CallChannel(Protocol):
 
     def set_variable(self, name: str, value: str) -> None:
         """Set a channel variable for the dialplan."""
+
+    def set_variables(self, values: Mapping[str, str]) -> None:
+        """Set several channel variables for the dialplan (in one step where the channel can)."""
 
 
 class Outcome(StrEnum):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import struct
 import time
@@ -60,6 +61,7 @@ class FakeCaller:
     missing_sounds: frozenset[str] = frozenset()
     speech: Iterable[Path | str] = ()  # per AudioSocket EXEC: a WAV to stream, or a DTMF digit
     barge: bool = True  # keys may interrupt prompts (else only GET DATA / WAIT FOR DIGIT take them)
+    read_status: str | None = None  # READSTATUS every Read() ends with, instead of what its keys give
 
     def __post_init__(self) -> None:
         self._keys: deque[str | None] = deque(self.keys)
@@ -80,6 +82,8 @@ class FakeCaller:
         if name == "GET VARIABLE":
             value = self.variables.get(args[2])
             return "200 result=0" if value is None else f"200 result=1 ({value})"
+        if name in {"STREAM FILE", "GET DATA"} and args[2] in self.missing_sounds:
+            return "200 result=-1 endpos=0"
         if name == "GET DATA":
             key = self._next_key()
             if not key:
@@ -87,8 +91,6 @@ class FakeCaller:
             return f"200 result={key.split('#', 1)[0]}"  # '#' ends the entry and is not returned
         if name == "CHANNEL STATUS":
             return "200 result=6"
-        if name in {"STREAM FILE", "GET DATA"} and args[2] in self.missing_sounds:
-            return "200 result=-1 endpos=0"
         if name in {"STREAM FILE", "WAIT FOR"}:
             barge_in = name == "WAIT FOR" or self.barge
             upcoming = self._keys[0] if self._keys else None
@@ -101,10 +103,44 @@ class FakeCaller:
             return "200 result=0 (timeout) endpos=16000"
         if args[0].upper() == "EXEC" and args[1].lower() == "audiosocket":
             return self._audiosocket(args[2])
+        if args[0].upper() == "EXEC" and args[1].lower() == "read":
+            return self._read(args[2])
+        if args[0].upper() == "EXEC" and args[1].lower() == "playback":
+            return "200 result=0"
+        if args[0].upper() == "EXEC" and args[1].lower() == "mset":
+            for pair in args[2].split(","):
+                name, _, value = pair.partition("=")
+                self.variables[name] = value
+            return "200 result=0"
+        if name == "GET FULL":  # GET FULL VARIABLE: ${NAME} expanded from the channel's variables
+            value = re.sub(r"\$\{([A-Z_]+)\}", lambda m: self.variables.get(m[1], ""), args[3])
+            return f"200 result=1 ({value})"
         if args[0].upper() == "EXEC":
             return "200 result=0"
         return "510 Invalid or unknown command"
 
+
+    def _read(self, arguments: str) -> str:
+        """Play Asterisk's Read(var,files,max,,1,timeout): files joined by '&', a missing one skipped
+        (the last one missing is an ERROR); keys as GET DATA takes them, or, with a timeout of a few
+        milliseconds (a playback keys may interrupt), as STREAM FILE does."""
+        variable, files, max_digits, _, _, timeout = arguments.split(",")
+        sounds = files.split("&")
+        if sounds[-1] in self.missing_sounds:
+            self.variables.update({variable: "", "READSTATUS": "ERROR"})
+            return "200 result=0"
+        upcoming = self._keys[0] if self._keys else None
+        if float(timeout) <= 0.01 and not (self.barge and upcoming and len(upcoming) == 1):
+            key = None
+        else:
+            key = self._next_key()
+        if not key:
+            self.variables.update({variable: "", "READSTATUS": "TIMEOUT"})
+        else:
+            self.variables.update({variable: key.split("#", 1)[0][:int(max_digits)], "READSTATUS": "OK"})
+        if self.read_status is not None:
+            self.variables["READSTATUS"] = self.read_status
+        return "200 result=0"
 
     def _audiosocket(self, arguments: str) -> str:
         """Play Asterisk's AudioSocket application: stream a WAV (or a digit) to the server."""
@@ -176,6 +212,19 @@ class FakeAsterisk:
             reader.close()
         return self
 
+    def sounds(self, commands: tuple[str, ...] = ("STREAM FILE", "GET DATA", "Read", "Playback")) -> list[str]:
+        """The sounds the server asked for, in order, ``hotline/`` dropped (several per Read()/Playback())."""
+        found: list[str] = []
+        for command in self.commands:
+            words = [a.upper() for a in command[:2]]
+            if " ".join(words) in commands:
+                found.append(command[2])
+            elif words[:1] == ["EXEC"] and command[1].lower() == "read" and "Read" in commands:
+                found.extend(command[2].split(",")[1].split("&"))
+            elif words[:1] == ["EXEC"] and command[1].lower() == "playback" and "Playback" in commands:
+                found.extend(command[2].split("&"))
+        return [sound.removeprefix("hotline/") for sound in found]
+
     def names(self) -> list[str]:
         """The commands received, as ``VERB`` or ``VERB NOUN`` words."""
         return [" ".join(a.upper() for a in c[:2]) if c[0].upper() in _TWO_WORD else c[0].upper()
@@ -183,3 +232,9 @@ class FakeAsterisk:
 
 
 _TWO_WORD = {"SET", "GET", "STREAM", "WAIT", "RECORD", "SAY", "CHANNEL", "DATABASE"}
+
+
+def ivr_call(server, keys, uniqueid: str, **caller):  # type: ignore[no-untyped-def]
+    """One call of caller 13800000777 into the ``ivr`` route of ``server``, keys as :class:`FakeCaller` takes them."""
+    return FakeAsterisk(server.port, agi_env(uniqueid=uniqueid, callerid="13800000777"),
+                        FakeCaller(keys=keys, **caller)).run()

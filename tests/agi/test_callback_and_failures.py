@@ -11,37 +11,17 @@ from sqlalchemy import func, select
 
 from agi_scripts.callbacks import parse_callback_request
 from agi_scripts.routes import IvrDependencies, build_routes
-from agi_scripts.store import CachedCatalogue, ModelsTicketSink, load_catalogue
+from agi_scripts.store import ModelsTicketSink, load_catalogue
 from ivr.flow import FlowSettings
-from ivr.prompts import catalogue_prompt_fallback
 from models.calls import call_by_uniqueid
 from models.entities import Ticket
 from models.enums import CallOutcome
 from models.tickets import ticket_by_number
-from tests.agi.fake_asterisk import FakeAsterisk, FakeCaller, agi_env
+from tests.agi.fake_asterisk import FakeAsterisk, FakeCaller, agi_env, ivr_call
 from tests.plugins.db import Database
 
 FAST = FlowSettings(speech=False, digit_timeout_ms=3000, describe=False)
 NOW = dt.datetime(2026, 12, 4, 8, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def deps(db: Database) -> IvrDependencies:
-    sink = ModelsTicketSink(db.sessions)
-    return IvrDependencies(sink=sink, catalogue=CachedCatalogue(lambda: load_catalogue(db.sessions)),
-                           flow=FAST, callbacks=sink)
-
-
-@pytest.fixture
-def server(agi_server, deps: IvrDependencies):  # type: ignore[no-untyped-def]
-    started = agi_server(build_routes(deps))
-    started.prompt_fallback = catalogue_prompt_fallback
-    return started
-
-
-def ivr_call(server, keys, uniqueid: str, **caller):  # type: ignore[no-untyped-def]
-    return FakeAsterisk(server.port, agi_env(uniqueid=uniqueid, callerid="13800000777"),
-                        FakeCaller(keys=keys, **caller)).run()
 
 
 def callback_call(server, uniqueid: str, key: str = "1", **variables: str) -> FakeAsterisk:  # type: ignore[no-untyped-def]
@@ -50,7 +30,7 @@ def callback_call(server, uniqueid: str, key: str = "1", **variables: str) -> Fa
 
 
 def played(fake: FakeAsterisk) -> list[str]:
-    return [c[2].removeprefix("hotline/") for c in fake.commands if c[:2] in (["STREAM", "FILE"], ["GET", "DATA"])]
+    return fake.sounds()
 
 
 def waiting_since(seconds: int) -> str:
@@ -198,7 +178,7 @@ def test_a_missing_service_name_is_read_as_this_service(server, db: Database) ->
     # a later call does not ask Asterisk for the missing file again
     second = ivr_call(server, ["4", "1", None], "1733400008.2", missing_sounds=missing, barge=False)
     assert "svc/DRAIN-SEWER" not in played(second) and "menu_option" in played(second)
-    assert "zh/svc/DRAIN-SEWER" in server.missing_prompts.known()
+    assert "zh/svc/DRAIN-SEWER" in server.prompts.known()
 
 
 def test_a_missing_fixed_prompt_still_means_the_human_fallback(server, db: Database) -> None:  # type: ignore[no-untyped-def]

@@ -7,9 +7,12 @@ import os
 import signal
 import time
 
+from agi_scripts.store import load_catalogue
 from hotline.config import Settings
 from hotline.runtime import sessions_for
+from hotline.sandbox.runner import Sandbox
 from hotline.simulator.calls import Simulator
+from ivr.prompts import all_prompts, digit_keys
 from models.calls import call_by_uniqueid
 from models.entities import Ticket
 from models.enums import CallOutcome, Priority
@@ -37,6 +40,36 @@ def test_keypad_path_to_a_ticket_and_the_right_queue(simulator: Simulator, ivr_a
     ticket = _ticket(ivr_store, result.variables["HOTLINE_TICKET"])
     assert ticket is not None and ticket.sub_service is not None and ticket.sub_service.code == "DRAIN-SEWER"
     assert ticket.priority is Priority.HIGH
+
+
+def test_prompts_played_before_go_in_one_read_and_one_playback(  # type: ignore[no-untyped-def]
+        simulator: Simulator, ivr_agi, ivr_store, pbx: Sandbox) -> None:
+    """A caller keying ahead through a page Asterisk plays with one Read(): no key is lost between items,
+    and the ticket number comes with one Playback() (the commands a busy server needs, on a real Asterisk)."""
+    engine, sessions = sessions_for(ivr_store)
+    try:
+        keys = all_prompts(load_catalogue(sessions))
+    finally:
+        engine.dispose()
+    for key in keys:  # as if earlier calls had played them all one by one
+        ivr_agi.prompts.add_present("zh", key)
+    reads_before = _applications(pbx, "Read", "hotline/svc/DRAIN-SEWER")
+    result = simulator.place_call(caller="13800000209", digits="w1.5,4,w1.5,1", hold=32)
+    assert result.variables["HOTLINE_OUTCOME"] == "queued", result
+    number = result.variables["HOTLINE_TICKET"]
+    ticket = _ticket(ivr_store, number)
+    assert ticket is not None and ticket.sub_service is not None and ticket.sub_service.code == "DRAIN-SEWER"
+    assert _applications(pbx, "Read", "hotline/svc/DRAIN-SEWER") == reads_before + 1
+    spoken = "&".join(f"hotline/{key}" for key in ["ticket_opened", *digit_keys(number)])
+    assert _applications(pbx, "Playback", spoken) == 1
+    assert _applications(pbx, "MSet", f"HOTLINE_TICKET={number},") == 1
+
+
+def _applications(pbx: Sandbox, application: str, options_part: str) -> int:
+    """How often the AGI ran ``application`` with options containing ``options_part`` (Asterisk's full log)."""
+    text = pbx.layout.full_log.read_text(encoding="utf-8", errors="replace")
+    marker = f"AGI Script Executing Application: ({application}) Options: ("
+    return sum(1 for line in text.splitlines() if marker in line and options_part in line.split(marker, 1)[1])
 
 
 def test_hangup_in_the_menu_leaves_an_abandoned_record(simulator: Simulator, ivr_agi, ivr_store) -> None:  # type: ignore[no-untyped-def]

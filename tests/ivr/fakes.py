@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ivr.catalogue import Catalogue, MenuCategory, MenuService
@@ -158,6 +158,10 @@ class FakeChannel:
     def set_variable(self, name: str, value: str) -> None:
         self._check_hangup()
         self.variables[name] = value
+
+    def set_variables(self, values: Mapping[str, str]) -> None:
+        self._check_hangup()
+        self.variables.update(values)
 
 
 @dataclass
