@@ -27,6 +27,7 @@ it, no gap between items), a ticket number with one ``Playback()``, the dialplan
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import logging
 import socket
@@ -73,6 +74,7 @@ class AgiEnvironment(dict[str, str]):
             dialed_number=_unknown_as_empty(self.get("agi_dnid", "")),
             channel_name=self.get("agi_channel", ""),
             language=self.get("agi_language", "") or "zh",
+            reached_at=dt.datetime.now(dt.UTC),
         )
 
 

@@ -1,7 +1,11 @@
 """The IVR's ports over the ticket store: :class:`ModelsTicketSink` and the catalogue loader.
 
 Each operation is one short transaction of its own (``sessionmaker.begin()``): a call holds no
-database connection while prompts play, so hundreds of calls share a small pool.
+database connection while prompts play, so hundreds of calls share a small pool.  Operations that
+only read (who is calling, a ticket's status, the catalogue) use read sessions, which on SQLite
+neither take nor queue for the one writer's lock (:mod:`models.readers`); a call writes twice: its
+ticket, and its IVR path at the end (the call record is made by whichever comes first, with the
+time the call reached the IVR).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from models.entities import Call, Resident, Ticket
 from models.enums import CallOutcome, Channel, EventKind, Priority
 from models.errors import NotFound, ValidationError
 from models.phone import parse_phone
+from models.readers import read_sessions_for
 from models.residents import find_resident_by_phone
 from models.surveys import (
     LOW_RATING_MAX,
@@ -74,20 +79,21 @@ def is_vulnerable(resident: Resident) -> bool:
 class ModelsTicketSink:
     """:class:`ivr.ports.TicketSink` over ``models``, one transaction per operation."""
 
-    def __init__(self, sessions: sessionmaker[Session], region: str = "CN") -> None:
+    def __init__(self, sessions: sessionmaker[Session], region: str = "CN",
+                 read_sessions: sessionmaker[Session] | None = None) -> None:
         self.sessions = sessions
+        self.read_sessions = read_sessions or read_sessions_for(sessions)
         self.region = region
 
     def _call_record(self, session: Session, call: CallInfo) -> Call:
         return call_by_uniqueid(session, call.uniqueid) or record_call_start(
             session, uniqueid=call.uniqueid, linkedid=call.linkedid or None,
             caller_number=call.caller_number or None, caller_name=call.caller_name or None,
-            dialed=call.dialed_number or None, region=self.region)
+            dialed=call.dialed_number or None, region=self.region, now=call.reached_at)
 
     def lookup_caller(self, call: CallInfo) -> CallerProfile:
-        """Record the call's start and say who is calling."""
-        with self.sessions.begin() as session:
-            self._call_record(session, call)
+        """Say who is calling (a read: the call record is written with the ticket or the IVR path)."""
+        with self.read_sessions() as session:
             phone = parse_phone(call.caller_number, self.region)
             if phone.e164 is None:
                 return CallerProfile(anonymous=True)
@@ -162,7 +168,7 @@ class ModelsTicketSink:
 
     def ticket_status(self, call: CallInfo, ticket_number: str | None) -> TicketStatus | None:
         """A keyed-in ticket, or the caller's latest one."""
-        with self.sessions.begin() as session:
+        with self.read_sessions() as session:
             if ticket_number:
                 ticket = ticket_by_number(session, ticket_number)
             else:

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import make_engine, make_session_factory
+from models.readers import read_sessions_for
 from models.writers import serialise_sqlite_writers
 
 log = logging.getLogger("hotline.web")
@@ -28,33 +29,6 @@ READ_EXTENSION = "hotline_read_sessions"
 READS_IN_WRITES = "hotline_reads_in_writes"
 PLAIN_READ_EXTENSION = "hotline_plain_read_sessions"
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _sqlite_reader_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def _deferred_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
-
-
-def read_sessions_for(factory: sessionmaker[Session]) -> sessionmaker[Session]:
-    """Sessions for reading: deferred transactions on SQLite, the same factory elsewhere.
-
-    (PostgreSQL reads stay in a transaction: autocommit would save a ``BEGIN`` and a ``ROLLBACK``
-    round trip per request, but the exports' and reports' server-side cursors need a transaction.)
-    """
-    bind = factory.kw.get("bind")
-    if bind is None or bind.dialect.name != "sqlite":
-        return factory
-    engine = create_engine(bind.url, connect_args={"timeout": 10, "check_same_thread": False})
-    event.listen(engine, "connect", _sqlite_reader_pragmas)
-    event.listen(engine, "begin", _deferred_begin)
-    return make_session_factory(engine)
 
 
 def plain_read_sessions_for(factory: sessionmaker[Session]) -> sessionmaker[Session] | None:

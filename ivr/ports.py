@@ -8,6 +8,7 @@ ports.  ``agi_scripts`` implements :class:`CallChannel` over FastAGI, ``ivr.spee
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -33,6 +34,7 @@ class CallInfo:
     dialed_number: str = ""
     channel_name: str = ""
     language: str = "zh"
+    reached_at: dt.datetime | None = None  # when the call reached the IVR (UTC): the call record's start
 
     @property
     def call_key(self) -> str:

@@ -6,8 +6,14 @@ was free most of that time (50 console agents; 200 calls in ``hotline agi``, whe
 pressed while the IVR waited for the database were lost).  The write transactions of a process
 therefore queue for a process-wide lock, then a lock file beside the database shared by this
 host's processes (web workers, ``hotline agi``, the scheduler), before their ``BEGIN IMMEDIATE``,
-and are woken in turn when the holder's commit or rollback is done.  After
-:data:`WRITE_LOCK_WAIT_SECONDS` a writer goes on and SQLite's own busy wait applies.
+and are woken in turn when the holder's commit or rollback is done.
+
+A writer that has not had its turn in this process after :data:`QUEUE_WAIT_SECONDS` fails with
+:class:`sqlalchemy.exc.TimeoutError` (as a writer that gets no pooled connection does).  It must not
+go on to ``BEGIN IMMEDIATE`` without its turn: the lock is held by this process's writers, so it would
+only sleep in SQLite's busy handler and, waking at random, take the lock from the writer whose turn
+it is (under 400 IVR calls a stack dump showed eight writers asleep there while the queue waited).  The lock file of other processes is different: a writer that waited
+:data:`WRITE_LOCK_WAIT_SECONDS` for it goes on and SQLite's own busy wait applies.
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import TimeoutError
 
 log = logging.getLogger("hotline.db")
 WRITE_LOCK_WAIT_SECONDS = 10.0  # as long as SQLite's busy timeout; then SQLite's own waiting applies
+QUEUE_WAIT_SECONDS = 30.0  # as long as the connection pool's wait
 _serialised: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
@@ -92,11 +100,12 @@ class _WriterQueue:
         self.file_locked = False
 
     def take(self, conn: Connection) -> None:
-        """Wait for the locks before ``BEGIN IMMEDIATE`` (SQLite's own busy wait applies after the time limit)."""
+        """Wait for the locks before ``BEGIN IMMEDIATE``; refuse the write when this process's turn does not come."""
+        if not self.lock.acquire(timeout=QUEUE_WAIT_SECONDS):
+            raise TimeoutError(f"no turn to write in {QUEUE_WAIT_SECONDS:.0f} s (SQLite writers' queue)")
+        self.owner = conn.connection.dbapi_connection
         deadline = time.monotonic() + WRITE_LOCK_WAIT_SECONDS
-        if self.lock.acquire(timeout=WRITE_LOCK_WAIT_SECONDS):
-            self.owner = conn.connection.dbapi_connection
-            self.file_locked = self.lock_file is not None and self.lock_file.acquire(deadline)
+        self.file_locked = self.lock_file is not None and self.lock_file.acquire(deadline)
 
     def give_back(self, dbapi_connection: Any) -> None:
         """Release the locks if ``dbapi_connection`` (or the pool's proxy of it) holds them."""

@@ -71,7 +71,7 @@ def build_dependencies(settings: Settings, recognizer: Recognizer | None = None)
         speech_language=settings.speech_language, speech_seconds=float(settings.speech_listen_seconds),
         speech_min_confidence=settings.speech_min_confidence_percent / 100,
     )
-    return IvrDependencies(sink=sink, catalogue=CachedCatalogue(lambda: load_catalogue(sessions)),
+    return IvrDependencies(sink=sink, catalogue=CachedCatalogue(lambda: load_catalogue(sink.read_sessions)),
                            recognizer=recognizer, flow=flow, language=settings.language, callbacks=sink,
                            surveys=sink)
 

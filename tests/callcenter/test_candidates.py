@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import Engine, event, select, update
 
 from callcenter.candidates import candidate_facts, ranked_candidates
-from callcenter.db import read_sessions_for
 from callcenter.scope import StationTree
 from callcenter.security import ConsoleUser
 from callcenter.workflow import check_lease, writable_ticket
@@ -35,6 +34,7 @@ from models.entities import (
 )
 from models.enums import EventKind, OfferState, Role, TicketStatus, WorkerStatus
 from models.errors import ClaimConflict, LeaseExpired
+from models.readers import read_sessions_for
 from tests.callcenter.conftest import login, make_app, ticket_maker, user_id
 from tests.plugins.db import Database
 

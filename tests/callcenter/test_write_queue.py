@@ -21,7 +21,7 @@ from sqlalchemy import Engine, event, text
 
 from callcenter import create_app
 from callcenter.db import db, read_db
-from models import make_engine, make_session_factory
+from models import make_engine, make_session_factory, writers
 from models.writers import serialise_sqlite_writers, writers_lock_path
 from tests.plugins.db import Database
 
@@ -80,6 +80,20 @@ def test_a_second_writer_waits_in_the_queue_not_at_sqlites_lock(tmp_path: Path) 
     assert errors == []
     assert _count(engine) == 2
     assert time.monotonic() - started >= HOLD_SECONDS  # the second really waited for the first
+
+
+def test_a_writer_whose_turn_does_not_come_is_refused_without_touching_sqlite(  # type: ignore[no-untyped-def]
+        tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(writers, "QUEUE_WAIT_SECONDS", HOLD_SECONDS / 3)
+    engine = _queued_engine(tmp_path / "queue.db")
+    begun: list[str] = []
+    event.listen(engine, "begin", lambda conn: begun.append("BEGIN"))
+    errors = _second_writer_while_first_holds(engine, lambda: _write(engine, "first", hold=HOLD_SECONDS))
+    assert len(errors) == 1 and errors[0].startswith("second: no turn to write")
+    assert begun == ["BEGIN"]  # the refused writer never reached BEGIN IMMEDIATE
+    assert _count(engine) == 1
+    _write(engine, "third")  # the queue is free again
+    assert _count(engine) == 2
 
 
 def test_the_queue_is_given_back_only_after_the_commit_ran(tmp_path: Path) -> None:
