@@ -516,6 +516,13 @@ def run(sizes: tuple[int, ...] = (200, 400), rate: float = 22.0, hold: float = 3
         if "dialplan" in menus and "ivr" in menus and menus["dialplan"].completed:
             ratio = menus["ivr"].correct / menus["dialplan"].completed
             result.notes.append(f"{size} calls: IVR correct / dialplan completed = {ratio:.3f} (target >= 0.99)")
+        if "ivr" in menus:
+            ivr = menus["ivr"]
+            unfinished = ivr.answered - ivr.completed - ivr.failed
+            result.notes.append(
+                f"{size} calls, IVR calls not correct: {ivr.started - ivr.answered} not answered in the ring time, "
+                f"{ivr.failed} sent to the fallback (AGI failed or no ticket), {max(unfinished, 0)} hung up before "
+                f"the IVR finished, {ivr.completed - ivr.correct} finished with a wrong or missing ticket")
         for problem in menus.get("ivr", Phase("ivr", size)).problems[:5]:
             result.notes.append(f"{size} calls, IVR: {problem}")
     if speech:
