@@ -12,8 +12,9 @@ A writer that has not had its turn in this process after :data:`QUEUE_WAIT_SECON
 :class:`sqlalchemy.exc.TimeoutError` (as a writer that gets no pooled connection does).  It must not
 go on to ``BEGIN IMMEDIATE`` without its turn: the lock is held by this process's writers, so it would
 only sleep in SQLite's busy handler and, waking at random, take the lock from the writer whose turn
-it is (under 400 IVR calls a stack dump showed eight writers asleep there while the queue waited).  The lock file of other processes is different: a writer that waited
-:data:`WRITE_LOCK_WAIT_SECONDS` for it goes on and SQLite's own busy wait applies.
+it is (under 400 IVR calls a stack dump showed eight writers asleep there while the queue waited).
+The lock file of other processes is different: a writer that waited :data:`WRITE_LOCK_WAIT_SECONDS`
+for it goes on and SQLite's own busy wait applies.
 """
 
 from __future__ import annotations
