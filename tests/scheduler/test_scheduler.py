@@ -105,10 +105,20 @@ def test_missed_runs_coalesce_into_one_after_downtime(db: Database) -> None:
 
 
 def _start_scheduler(db: Database, folder: Path) -> subprocess.Popen[str]:
+    """A ``hotline scheduler`` process; its output goes to a file (a pipe nobody reads fills up and
+    blocks the process's next log line, which then never takes over)."""
     args = [sys.executable, "-m", "hotline.cli", "--data-dir", str(folder), "--database-url", db.url,
             "--set", "scheduler_lease_seconds=2", "scheduler", "--renew-seconds", "0.3",
             "--interval", "sla.check=0.5"]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = folder / f"scheduler-{time.monotonic_ns()}.log"
+    with log.open("w") as output:
+        return subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT, text=True)
+
+
+def _logs(folder: Path) -> str:
+    """The tail of every scheduler process's output (for a failure message)."""
+    return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}"
+                     for log in sorted(folder.glob("scheduler-*.log")))
 
 
 def _breaching_ticket(db: Database) -> int:
@@ -136,7 +146,10 @@ def test_scheduler_processes_elect_one_and_survive_a_kill(db: Database, tmp_path
         os.kill(leader.pid, signal.SIGKILL)  # no clean release: the standby waits out the lease
         leader.wait(timeout=10)
         second_ticket = _breaching_ticket(db)
-        wait_for(lambda: _escalations(db).get(second_ticket) == 1, timeout=40)
+        try:
+            wait_for(lambda: _escalations(db).get(second_ticket) == 1, timeout=40)
+        except AssertionError as exc:
+            raise AssertionError(f"the standby did not take over:\n{_logs(tmp_path)}") from exc
         time.sleep(1.5)
         escalations = _escalations(db)
         assert escalations[first_ticket] == 1 and escalations[second_ticket] == 1  # once per breach
