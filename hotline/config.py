@@ -298,7 +298,16 @@ def secret_from_file(data_dir: Path, name: str) -> str:
         return path.read_text(encoding="ascii").strip()
     folder.mkdir(parents=True, exist_ok=True)
     value = secrets.token_hex(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(value + "\n")
+    # Written whole under a name of its own, then linked into place: processes started together
+    # (two schedulers, the services of `hotline up`) all end up with the one secret that got there first.
+    draft = folder / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(value + "\n")
+        os.link(draft, path)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    finally:
+        draft.unlink(missing_ok=True)
     return value

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
 import pytest
 
-from hotline.config import ConfigError, load_settings, parse_assignment
+from hotline.config import ConfigError, load_settings, parse_assignment, secret_from_file
 
 
 def test_defaults_are_embedded_sqlite_and_loopback() -> None:
@@ -50,3 +51,38 @@ def test_assignment_parsing() -> None:
     assert parse_assignment("agi.port=4600") == ("agi_port", "4600")
     with pytest.raises(ConfigError):
         parse_assignment("novalue")
+
+
+def _secret_in_process(folder: str, queue) -> None:  # type: ignore[no-untyped-def]
+    try:
+        queue.put(secret_from_file(Path(folder), "ami-secret"))
+    except Exception as exc:  # reported by the test
+        queue.put(f"error: {exc!r}")
+
+
+def test_processes_started_together_share_one_generated_secret(tmp_path: Path) -> None:
+    """Two schedulers started at once both made ``ami-secret``: the loser died with FileExistsError."""
+    context = multiprocessing.get_context("fork")
+    for attempt in range(5):
+        folder, queue = tmp_path / str(attempt), context.Queue()
+        processes = [context.Process(target=_secret_in_process, args=(str(folder), queue)) for _ in range(8)]
+        for process in processes:
+            process.start()
+        got = [queue.get(timeout=30) for _ in processes]
+        for process in processes:
+            process.join(timeout=30)
+        stored = (folder / "secrets" / "ami-secret").read_text(encoding="ascii").strip()
+        assert got == [stored] * len(processes) and len(stored) == 48
+        assert [p.name for p in (folder / "secrets").iterdir()] == ["ami-secret"]  # no drafts left
+        assert (folder / "secrets" / "ami-secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_secret_made_by_another_process_meanwhile_is_the_one_used(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The race made deterministic: another process writes the secret between our check and our write."""
+    secret = tmp_path / "secrets" / "ami-secret"
+    secret.parent.mkdir()
+    secret.write_text("f" * 48 + "\n", encoding="ascii")
+    real_exists = Path.exists
+    monkeypatch.setattr(Path, "exists", lambda self: False if self == secret else real_exists(self))
+    assert secret_from_file(tmp_path, "ami-secret") == "f" * 48
+    assert [p.name for p in secret.parent.iterdir()] == ["ami-secret"]
