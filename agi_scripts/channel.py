@@ -101,7 +101,7 @@ class PromptAvailability:
         self._present: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
-    def add(self, language: str, key: str) -> None:
+    def add_missing(self, language: str, key: str) -> None:
         """Note that ``key`` has no sound in ``language`` (now)."""
         with self._lock:
             self._missing[(language, key)] = time.monotonic()
@@ -135,7 +135,7 @@ class PromptAvailability:
                 seen = None
             return seen is not None
 
-    def known(self) -> list[str]:
+    def missing(self) -> list[str]:
         """``language/key`` of every gap still remembered (for logs and tests)."""
         with self._lock:
             return sorted(f"{language}/{key}" for language, key in self._missing)
@@ -358,7 +358,7 @@ class AgiChannel:
         together = self._playable_together(prompts) if escape_digits in ("", DIGITS) else None
         if together is not None:
             if not escape_digits:
-                self._session.command("EXEC", "Playback", "&".join(together))
+                self._session.command("EXEC", "Playback", "&".join(map(self._sound, together)))
                 return ""
             entry = self._read(together, 1, READ_AFTER_PLAY_MS)
             if entry is not None:
@@ -371,26 +371,30 @@ class AgiChannel:
                 return digit
         return ""
 
+    def _candidates(self, key: str) -> list[str]:
+        """``key`` and its fallbacks, in order."""
+        return [key, *(self._fallback(key) if self._fallback else ())]
+
     def _playable_together(self, keys: Sequence[str]) -> list[str] | None:
-        """The sounds of several prompts when Asterisk has played each (or its fallback) before, else None."""
+        """For several prompts, the key (or fallback) of each that Asterisk has played before; else None."""
         if len(keys) < 2:
             return None
-        sounds = []
+        usable_keys = []
         for key in keys:
-            candidates = [key, *(self._fallback(key) if self._fallback else ())]
-            usable = next((c for c in candidates if not self._prompts.is_missing(self._language, c)), None)
+            usable = next((c for c in self._candidates(key) if not self._prompts.is_missing(self._language, c)), None)
             if usable is None or not self._prompts.is_present(self._language, usable):
                 return None
-            sounds.append(self._sound(usable))
-        return sounds
+            usable_keys.append(usable)
+        return usable_keys
 
-    def _read(self, sounds: Sequence[str], max_digits: int, timeout_ms: int) -> DigitInput | None:
-        """Play ``sounds`` with one ``Read()`` that keys interrupt; None when a sound would not play.
+    def _read(self, keys: Sequence[str], max_digits: int, timeout_ms: int) -> DigitInput | None:
+        """Play ``keys`` with one ``Read()`` that keys interrupt; None when a sound would not play.
 
         ``Read()`` ends on ``#`` without returning it (status OK, nothing read); its status and digits
         come back in one ``GET FULL VARIABLE``.
         """
-        options = ",".join([READ_VARIABLE, "&".join(sounds), str(max_digits), "", "1",
+        sounds = "&".join(map(self._sound, keys))
+        options = ",".join([READ_VARIABLE, sounds, str(max_digits), "", "1",
                             f"{max(timeout_ms, 1) / 1000:.3f}"])
         self._session.command("EXEC", "Read", options)
         _, data = self._session.command("GET FULL VARIABLE", f"${{READSTATUS}}:${{{READ_VARIABLE}}}")
@@ -399,15 +403,14 @@ class AgiChannel:
             self._session.hung_up = True
             raise CallerHungUp("caller hung up during Read()")
         if status not in ("OK", "TIMEOUT"):
-            log.warning("[%s] step=prompt_read status=%s sounds=%s", self._call.uniqueid, status or "-",
-                        "&".join(sounds))
-            self._prompts.forget_present(self._language, [s.removeprefix(f"{self._prefix}/") for s in sounds])
+            log.warning("[%s] step=prompt_read status=%s sounds=%s", self._call.uniqueid, status or "-", sounds)
+            self._prompts.forget_present(self._language, keys)
             return None
         return DigitInput("".join(c for c in value if c in DIGITS)[:max_digits], timed_out=status == "TIMEOUT")
 
     def _with_fallback(self, key: str, run: Callable[[str], tuple[str, str]]) -> tuple[str, str]:
         """Run a sound command on ``key``, or on its fallbacks when its sound is missing."""
-        candidates = [key, *(self._fallback(key) if self._fallback else ())]
+        candidates = self._candidates(key)
         usable = [c for c in candidates if not self._prompts.is_missing(self._language, c)] or candidates[-1:]
         for number, candidate in enumerate(usable, start=1):
             try:
@@ -415,7 +418,7 @@ class AgiChannel:
             except PromptUnavailable:
                 if number == len(usable):
                     raise
-                self._prompts.add(self._language, candidate)
+                self._prompts.add_missing(self._language, candidate)
                 log.warning("[%s] step=prompt_missing prompt=%s language=%s saying=%s",
                             self._call.uniqueid, candidate, self._language, usable[number])
                 continue

@@ -160,7 +160,7 @@ def agi(ctx: click.Context, host: str | None, port: int | None, stats_file: Path
         threading.Thread(target=audio.serve_forever, name="audiosocket", daemon=True).start()
     for name in warn_about_missing_prompts(settings):
         language, _, key = name.partition("/")
-        server.prompts.add(language, key)
+        server.prompts.add_missing(language, key)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: stopping (active calls finish on their own threads)", signum)

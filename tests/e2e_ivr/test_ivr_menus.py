@@ -111,7 +111,7 @@ def menu_calls(simulator: Simulator, ivr_store: Settings, fastagi_probe: ProbeAg
             pending[name] = simulator.start_call(caller=caller, steps=[*script, *keyed], hold=hold)
         retried_first, reply = redirect_once_ticketed(simulator, pending["retried"], ivr_store)
         results = {name: call.result() for name, call in pending.items()}
-        yield MenuCalls(results, number, unrendered_service, server.prompts.known(), retried_first, reply)
+        yield MenuCalls(results, number, unrendered_service, server.prompts.missing(), retried_first, reply)
     finally:
         server.shutdown()
         server.server_close()
