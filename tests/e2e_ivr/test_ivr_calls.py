@@ -42,6 +42,35 @@ def test_keypad_path_to_a_ticket_and_the_right_queue(simulator: Simulator, ivr_a
     assert ticket.priority is Priority.HIGH
 
 
+def test_direct_call_from_the_carrier_channel_runs_the_same_ivr(  # type: ignore[no-untyped-def]
+        simulator: Simulator, ivr_agi, ivr_store, pbx: Sandbox) -> None:
+    """The benchmark's lean call (the carrier's SIP channel originated itself, no Local channels or
+    bridge) reaches the IVR with its caller number, is followed on the hotline side through its
+    X-Hotline-Sim header, and gets the same ticket as a call placed through sim-dial."""
+    before = _sim_dials(pbx)
+    pending = simulator.start_call(caller="13800000210", digits="w1.5,4,w1.5,1", hold=32, direct=True)
+    channel, uniqueid = pending.hotline_side(timeout=15)
+    result = pending.result()
+    assert channel.startswith("PJSIP/carrier-") and result.answered and result.ended_by == "hotline"
+    assert result.variables["HOTLINE_OUTCOME"] == "queued", result
+    ticket = _ticket(ivr_store, result.variables["HOTLINE_TICKET"])
+    assert ticket is not None and ticket.sub_service is not None and ticket.sub_service.code == "DRAIN-SEWER"
+    engine, sessions = sessions_for(ivr_store)
+    try:
+        with sessions() as session:
+            call = call_by_uniqueid(session, uniqueid)
+            assert call is not None and call.caller_number_raw == "13800000210"
+    finally:
+        engine.dispose()
+    assert _sim_dials(pbx) == before  # no Dial() in sim-dial for it
+
+
+def _sim_dials(pbx: Sandbox) -> int:
+    """How many calls the simulator placed through sim-dial's Dial() (Asterisk's full log)."""
+    text = pbx.layout.full_log.read_text(encoding="utf-8", errors="replace")
+    return sum(1 for line in text.splitlines() if "@sim-dial:" in line and "Dial(" in line)
+
+
 def test_prompts_played_before_go_in_one_read_and_one_playback(  # type: ignore[no-untyped-def]
         simulator: Simulator, ivr_agi, ivr_store, pbx: Sandbox) -> None:
     """A caller keying ahead through a page Asterisk plays with one Read(): no key is lost between items,

@@ -11,6 +11,7 @@ from hotline.sandbox.layout import check_instance, layout_for
 from hotline.sandbox.provision import mmdebstrap_command
 from hotline.sandbox.siteconf import SiteConfigError, SiteValues, asterisk_conf_text, pjsip_site
 from hotline.simulator.ami import AmiError, encode_action, parse_message
+from hotline.simulator.calls import Simulator, SimulatorError
 from hotline.simulator.probe_agi import quote_argument
 from hotline.simulator.script import ScriptError, parse_digits, step_variables
 
@@ -79,3 +80,50 @@ def test_mmdebstrap_names_no_mirror() -> None:
     command = mmdebstrap_command("sid", Path("/tmp/root"))
     assert command[-2:] == ["sid", "/tmp/root"]
     assert not [arg for arg in command if "://" in arg or arg.endswith(".org")]
+
+
+class _RecordingAmi:
+    """Records actions (the refusals below must never reach one)."""
+
+    def __init__(self) -> None:
+        self.actions: list[tuple[str, object]] = []
+
+    def subscribe(self, callback: object) -> object:
+        return lambda: None
+
+    def action(self, name: str, headers: object = None, **kwargs: object) -> dict[str, str]:
+        self.actions.append((name, headers or kwargs))
+        return {"Response": "Success"}
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("caller", "name"), [
+    ("13800000001", 'Bob" <666>'), ("13800000001", "a\nb"), ("13800000001", "${SHELL}"),
+    ("13800000001", "张三"), ("+8613800000001", ""), ("138 0000", ""), ("", ""),
+])
+def test_direct_call_refuses_caller_ids_it_cannot_carry_plainly(caller: str, name: str) -> None:
+    ami = _RecordingAmi()
+    simulator = Simulator(None, ami)  # type: ignore[arg-type]
+    with pytest.raises(SimulatorError):
+        simulator.start_call(caller=caller, name=name, digits="1", direct=True)
+    with pytest.raises(SimulatorError):
+        simulator.start_call(caller="13800000001", trunk="to-somewhere", digits="1")
+    simulator.close()
+    assert ami.actions == []
+
+
+def test_direct_call_originates_the_carrier_channel_with_its_sim_header() -> None:
+    ami = _RecordingAmi()
+    simulator = Simulator(None, ami)  # type: ignore[arg-type]
+    pending = simulator.start_call(caller="13800000001", name="Li Lei", digits="w1,4", ring=20,
+                                   trunk="to-hotline-bench", direct=True)
+    (name, headers), = ami.actions
+    sent = dict(h for h in headers if h[0] != "Variable")  # type: ignore[union-attr]
+    variables = [h[1] for h in headers if h[0] == "Variable"]  # type: ignore[union-attr]
+    assert name == "Originate" and sent["Channel"] == "PJSIP/96345@to-hotline-bench"
+    assert sent["CallerID"] == '"Li Lei" <13800000001>' and sent["Timeout"] == "20000"
+    assert f"PJSIP_HEADER(add,X-Hotline-Sim)={pending.sim_id}" in variables
+    assert f"SIM_ID={pending.sim_id}" in variables and "SIM_STEP_2=dtmf:4" in variables
+    simulator.close()
