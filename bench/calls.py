@@ -247,9 +247,19 @@ def _wait_idle(simulator: Simulator, timeout: float = 180.0) -> None:
 
 # -- one phase ------------------------------------------------------------------------------------------------
 
+CARRIERS = {
+    "direct": "the carrier's SIP channel originated directly: 2 channels per call, no bridge on the carrier side",
+    "sim-dial": "through the simulator's sim-dial: a Local channel pair bridged to the carrier's SIP channel, "
+                "4 channels per call",
+}
+
+
 def load_phase(simulator: Simulator, sandbox: Sandbox, menu: str, size: int, rate: float, hold: float,
-               agi: AgiProcess | None = None) -> tuple[Phase, list[tuple[str, str]]]:
-    """Start ``size`` calls at ``rate`` per second into ``menu`` and wait until they are over."""
+               agi: AgiProcess | None = None, carrier: str = "direct") -> tuple[Phase, list[tuple[str, str]]]:
+    """Start ``size`` calls at ``rate`` per second into ``menu`` and wait until they are over.
+
+    ``carrier``: ``direct`` (the carrier's SIP channel originated itself) or ``sim-dial`` (through
+    the simulator's Local channels and bridge, as its functional tests call)."""
     phase = Phase(menu=menu, size=size)
     lock = threading.Lock()
     counts = {"BenchDone": 0, "BenchFailed": 0, "SimAnswered": 0}
@@ -276,7 +286,7 @@ def load_phase(simulator: Simulator, sandbox: Sandbox, menu: str, size: int, rat
         steps = [wait(1.5), dtmf(category), wait(1.5), dtmf(service)]
         pending.append(simulator.start_call(number=MENUS[menu], caller=f"1390000{n:04d}", trunk="to-hotline-bench",
                                             steps=steps, hold=max(hold, 30) + 20, ring=30, timeout=hold + 90,
-                                            direct=True))
+                                            direct=carrier == "direct"))
         if n % 25 == 0:
             phase.peak_channels = max(phase.peak_channels, _channels(simulator))
         delay = started + (n + 1) / rate - time.monotonic()
@@ -305,7 +315,8 @@ def load_phase(simulator: Simulator, sandbox: Sandbox, menu: str, size: int, rat
 
 
 def run_phases(sizes: tuple[int, ...] = (200, 400), rate: float = 22.0, hold: float = 30.0,
-               settings: Settings | None = None, progress=print) -> list[Phase]:  # type: ignore[no-untyped-def]
+               settings: Settings | None = None, progress=print,  # type: ignore[no-untyped-def]
+               carrier: str = "direct") -> list[Phase]:
     """A sandbox of its own, the seeded store, then for each size the dialplan menu and the IVR."""
     with tempfile.TemporaryDirectory(prefix="bench-calls-") as data_dir:
         settings = settings or bench_settings(Path(data_dir))
@@ -321,9 +332,10 @@ def run_phases(sizes: tuple[int, ...] = (200, 400), rate: float = 22.0, hold: fl
             try:
                 for size in sizes:
                     progress(f"{size} calls into the pure-dialplan menu ...")
-                    phases.append(load_phase(simulator, sandbox, "dialplan", size, rate, hold)[0])
+                    phases.append(load_phase(simulator, sandbox, "dialplan", size, rate, hold, carrier=carrier)[0])
                     progress(f"{size} calls into the IVR (hotline agi) ...")
-                    phases.append(ivr_phase(simulator, sandbox, settings, Path(data_dir), size, rate, hold))
+                    phases.append(ivr_phase(simulator, sandbox, settings, Path(data_dir), size, rate, hold,
+                                            carrier))
             finally:
                 simulator.close()
         finally:
@@ -333,12 +345,12 @@ def run_phases(sizes: tuple[int, ...] = (200, 400), rate: float = 22.0, hold: fl
 
 
 def ivr_phase(simulator: Simulator, sandbox: Sandbox, settings: Settings, folder: Path, size: int, rate: float,
-              hold: float) -> Phase:
+              hold: float, carrier: str = "direct") -> Phase:
     """One IVR phase with a fresh ``hotline agi`` process (so its CPU and peak RSS are this phase's)."""
     agi = AgiProcess(settings, folder)
     since = time.time()
     try:
-        phase, done = load_phase(simulator, sandbox, "ivr", size, rate, hold, agi)
+        phase, done = load_phase(simulator, sandbox, "ivr", size, rate, hold, agi, carrier)
     finally:
         stats = agi.stop()
     round_trips = [float(x) * 1000 for x in stats.get("round_trips", [])]  # type: ignore[union-attr]
@@ -483,15 +495,18 @@ def _own_rss_mb() -> float:
 # -- report ----------------------------------------------------------------------------------------------------
 
 def run(sizes: tuple[int, ...] = (200, 400), rate: float = 22.0, hold: float = 30.0,
-        speech_concurrency: tuple[int, ...] = (1, 10, 25), settings: Settings | None = None) -> Result:
-    """The benchmark as a BENCHMARKS.md section."""
-    phases = run_phases(sizes, rate, hold, settings) if sizes else []
+        speech_concurrency: tuple[int, ...] = (1, 10, 25), settings: Settings | None = None,
+        carrier: str = "direct") -> Result:
+    """The benchmark as a BENCHMARKS.md section (``--set carrier=sim-dial``: the simulated calls go
+    through the simulator's Local channels and bridge, for comparison)."""
+    if carrier not in CARRIERS:
+        raise ValueError(f"carrier {carrier!r}: choose from {', '.join(CARRIERS)}")
+    phases = run_phases(sizes, rate, hold, settings, carrier=carrier) if sizes else []
     speech, summary = speech_figures(speech_concurrency) if speech_concurrency else ([], {})
     result = Result(
         name="calls", title="Call load through the sandbox Asterisk: the real IVR over FastAGI vs pure dialplan",
         method=(f"Sizes {', '.join(map(str, sizes))} concurrent calls started at ~{rate:g}/s over SIP from the "
-                "simulated carrier into the sandbox Asterisk 22 (both legs in one Asterisk; the carrier's SIP channel "
-                "originated directly: 2 channels per call, no bridge on the carrier side). "
+                f"simulated carrier into the sandbox Asterisk 22 (both legs in one Asterisk; {CARRIERS[carrier]}). "
                 "Each call presses a category and a service key (RFC 4733). Menu 1001: pure dialplan (two Read()s, "
                 "keys said back, held 25 s). Menu 1002: the FastAGI route `ivr` of `hotline agi` as its own "
                 "process on a seeded SQLite store with rendered Mandarin prompts (welcome, menus, ticket opened "
@@ -559,8 +574,10 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=30.0, help="seconds a caller stays after the keys (min 30)")
     parser.add_argument("--speech-concurrency", default="1,10,25",
                         help="comma-separated concurrent utterances for the speech figures ('' to skip)")
+    parser.add_argument("--carrier", choices=sorted(CARRIERS), default="direct",
+                        help="how the simulated carrier places its calls")
     args = parser.parse_args()
-    result = run(_sizes(args.sizes), args.rate, args.hold, _sizes(args.speech_concurrency))
+    result = run(_sizes(args.sizes), args.rate, args.hold, _sizes(args.speech_concurrency), carrier=args.carrier)
     print(result.text() if result.rows else "\n".join([result.title, *result.notes]))  # speech only: no rows
 
 
