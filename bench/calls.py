@@ -3,9 +3,9 @@
 Each simulated call comes in over SIP from the simulated carrier (both legs in one Asterisk; the
 carrier's SIP channel is originated directly, so two channels per call and no bridge on the
 carrier's side: ``sim-dial``'s Local channels and bridge, which every prompt's audio crossed, made
-Asterisk use about half as much CPU again at 400 calls), presses a
-category key and a service key (RFC 4733) and stays about 30 s; calls start at a steady rate until
-the wanted number are up.  Menu 1001 is pure dialplan (two Read()s, the keys said back,
+Asterisk use about half as much CPU again at 400 calls; ``--carrier sim-dial`` runs it that way),
+presses a category key and a service key (RFC 4733) and stays about 30 s; calls start at a steady
+rate until the wanted number are up.  Menu 1001 is pure dialplan (two Read()s, the keys said back,
 a wait).  Menu 1002 is the product: the FastAGI route ``ivr`` served by ``hotline agi`` running as
 its own process on a migrated and seeded SQLite store with the prompts rendered (welcome, menus,
 the ticket opened and its number read out, the queue chosen; no short description, no speech).
