@@ -188,14 +188,12 @@ class Simulator:
         tracked = _Tracked(CallResult(sim_id=sim_id, number=number, caller_number=caller, caller_name=name))
         with self._lock:
             self._calls[sim_id] = tracked
-        variables = {
-            "SIM_ID": sim_id, "SIM_EXTEN": number, "SIM_TRUNK": trunk, "SIM_RING": str(int(ring)),
-            "SIM_NUM_B64": _b64(caller), "SIM_NAME_B64": _b64(name), "SIM_MAX": f"{max(0.0, hold):.1f}",
-            **step_variables(plan),
-        }
-        if direct:
+        variables = {"SIM_ID": sim_id, "SIM_MAX": f"{max(0.0, hold):.1f}", **step_variables(plan)}
+        if direct:  # sim-caller reads only these; the rest is sim-dial's
             headers = _direct_call_headers(number, caller, name, trunk, ring, sim_id)
         else:
+            variables |= {"SIM_EXTEN": number, "SIM_TRUNK": trunk, "SIM_RING": str(int(ring)),
+                          "SIM_NUM_B64": _b64(caller), "SIM_NAME_B64": _b64(name)}
             if len(variables["SIM_NAME_B64"]) > NAME_PART_CHARS:  # an AMI header line holds about 1 KB
                 variables.update(_name_parts(variables.pop("SIM_NAME_B64")))
             headers = [("Channel", "Local/s@sim-dial"), ("Context", "sim-caller"), ("Exten", "s"),
